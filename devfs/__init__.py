@@ -1,0 +1,1 @@
+"""Synthetic /dev: the device registry, standard devices and ptys."""

@@ -1,0 +1,1 @@
+"""Linux syscalls by area; table.py maps numbers to handlers."""

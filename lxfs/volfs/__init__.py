@@ -1,0 +1,1 @@
+"""VolFs: a POSIX filesystem in one SQLite database."""

@@ -1,0 +1,1 @@
+"""Synthetic /proc with Linux's byte formats."""
