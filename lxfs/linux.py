@@ -1,0 +1,32 @@
+"""Linux ABI numbers that Python's os/stat/errno/fcntl modules do not provide, each with its header.
+
+Shared by every layer; append what you need (keep it grouped by header)."""
+
+# include/uapi/linux/fcntl.h
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EACCESS = 0x200
+AT_REMOVEDIR = 0x200
+AT_SYMLINK_FOLLOW = 0x400
+AT_NO_AUTOMOUNT = 0x800
+AT_EMPTY_PATH = 0x1000
+O_PATH = 0o10000000
+O_TMPFILE = 0o20000000 | 0o200000  # __O_TMPFILE | O_DIRECTORY
+
+# include/uapi/linux/stat.h (utimensat)
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+# include/uapi/linux/magic.h
+PROC_SUPER_MAGIC = 0x9FA0
+TMPFS_MAGIC = 0x01021994
+DEVPTS_SUPER_MAGIC = 0x1CD1
+VOLFS_MAGIC = 0x4C58_4653  # "LXFS": our own, like any out-of-tree filesystem
+
+# include/linux/limits.h
+NAME_MAX = 255
+PATH_MAX = 4096
+XATTR_NAME_MAX = 255
+XATTR_SIZE_MAX = 65536
+XATTR_LIST_MAX = 65536
+MAXSYMLINKS = 40
