@@ -1,0 +1,207 @@
+"""The VolFs hot path: the SQLite connection (WAL, page size, busy timeout) and prepared SQL for inodes,
+dentries and chunked file data, run on the DBAPI connection that SQLAlchemy's engine hands out.
+
+Written for speed on purpose: SQL strings are constants (sqlite3 caches their prepared statements),
+methods bind locals, and data moves through memoryviews. Callers hold the transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+from lxfs.volfs.schema import PAGE_SIZE
+
+BUSY_TIMEOUT_S = 5.0
+BLOCK = 4096  # allocation unit that st_blocks counts in (as 512-byte sectors)
+
+ATTR_COLUMNS = "mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime"
+GET_ATTR = f"SELECT {ATTR_COLUMNS} FROM inode WHERE ino = ?"
+LOOKUP = "SELECT ino FROM dentry WHERE parent = ? AND name = ?"
+PARENT_OF = "SELECT parent FROM dentry WHERE ino = ? LIMIT 1"
+FIND_NAME = "SELECT name FROM dentry WHERE ino = ? AND parent = ? LIMIT 1"
+READDIR = (
+    "SELECT d.rowid, d.name, d.ino, i.mode FROM dentry d JOIN inode i ON i.ino = d.ino "
+    "WHERE d.parent = ? AND d.rowid > ? ORDER BY d.rowid LIMIT ?"
+)
+INSERT_INODE = (
+    "INSERT INTO inode (mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime, generation, target) "
+    "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
+)
+INSERT_DENTRY = "INSERT INTO dentry (parent, name, ino) VALUES (?, ?, ?)"
+DELETE_DENTRY = "DELETE FROM dentry WHERE parent = ? AND name = ?"
+MOVE_DENTRY = "UPDATE dentry SET parent = ?, name = ? WHERE parent = ? AND name = ?"
+RETARGET_DENTRY = "UPDATE dentry SET ino = ? WHERE parent = ? AND name = ?"
+ADD_NLINK = "UPDATE inode SET nlink = nlink + ? WHERE ino = ? RETURNING nlink"
+SET_NLINK = "UPDATE inode SET nlink = ? WHERE ino = ?"
+GET_SIZE = "SELECT size FROM inode WHERE ino = ?"
+SET_SIZE_BLOCKS = "UPDATE inode SET size = ?, blocks = ? WHERE ino = ?"
+ADD_BLOCKS = "UPDATE inode SET blocks = blocks + ? WHERE ino = ?"
+SET_GROWN_SIZE = "UPDATE inode SET size = max(size, ?), blocks = blocks + ? WHERE ino = ?"
+READLINK = "SELECT target FROM inode WHERE ino = ?"
+
+CHUNK_LENGTHS = "SELECT idx, rowid, length(data) FROM chunk WHERE ino = ? AND idx BETWEEN ? AND ?"
+CHUNK_DATA = "SELECT data FROM chunk WHERE rowid = ?"
+CHUNK_ONE = "SELECT data FROM chunk WHERE ino = ? AND idx = ?"
+CHUNK_RANGE = "SELECT idx, data FROM chunk WHERE ino = ? AND idx BETWEEN ? AND ? ORDER BY idx"
+UPSERT_CHUNK = (
+    "INSERT INTO chunk (ino, idx, data) VALUES (?, ?, ?) ON CONFLICT (ino, idx) DO UPDATE SET data = excluded.data"
+)
+DROP_CHUNKS_FROM = "DELETE FROM chunk WHERE ino = ? AND idx >= ?"
+TRIM_CHUNK = "UPDATE chunk SET data = substr(data, 1, ?) WHERE ino = ? AND idx = ? AND length(data) > ?"
+SUM_BLOCKS = (
+    f"SELECT coalesce(sum((length(data) + {BLOCK - 1}) / {BLOCK}), 0) * {BLOCK // 512} FROM chunk WHERE ino = ?"
+)
+
+FREE_INODE = (
+    "DELETE FROM inode WHERE ino = ?",
+    "DELETE FROM chunk WHERE ino = ?",
+    "DELETE FROM xattr WHERE ino = ?",
+    "DELETE FROM orphan WHERE ino = ?",
+)
+
+
+def sectors(nbytes: int) -> int:
+    """st_blocks for ``nbytes`` stored in one chunk: whole 4 KiB blocks, in 512-byte units."""
+    return (nbytes + BLOCK - 1) // BLOCK * (BLOCK // 512)
+
+
+def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> tuple[Engine, sqlite3.Connection]:
+    """An engine on ``path`` and its one DBAPI connection, in autocommit mode (VolFs issues BEGIN/COMMIT).
+
+    One connection per VolFs: the engine (for schema and tools) and the hot path share it, so a tool's
+    statements see the filesystem's open transaction. Raises sqlite3.Error for the caller to explain.
+    """
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rw"
+    engine = create_engine(
+        "sqlite+pysqlite://",
+        creator=lambda: sqlite3.connect(
+            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+        ),
+        poolclass=StaticPool,
+        pool_reset_on_return=None,  # never roll back the filesystem's transaction behind its back
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        if not readonly:
+            # page_size only takes effect on an empty database (before WAL mode fixes the layout).
+            cur.execute(f"PRAGMA page_size = {int(page_size)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA cache_size = -65536")  # KiB: 64 MiB of page cache
+        cur.execute("PRAGMA temp_store = MEMORY")
+        cur.close()
+
+    raw = engine.raw_connection()
+    db = raw.driver_connection
+    assert isinstance(db, sqlite3.Connection)
+    return engine, db
+
+
+class Store:
+    """Chunked file data of one image; ``chunk_size`` is the image's (from its meta table)."""
+
+    def __init__(self, db: sqlite3.Connection, chunk_size: int) -> None:
+        self.db = db
+        self.chunk_size = chunk_size
+
+    def read(self, ino: int, file_size: int, offset: int, size: int) -> bytes:
+        """Bytes [offset, offset+size) clipped at ``file_size``; holes and short chunks read as zeros."""
+        end = min(offset + size, file_size)
+        if offset >= end:
+            return b""
+        csize = self.chunk_size
+        first = offset // csize
+        last = (end - 1) // csize
+        if first == last:
+            row = self.db.execute(CHUNK_ONE, (ino, first)).fetchone()
+            start = offset - first * csize
+            stop = end - first * csize
+            if row is None:
+                return bytes(stop - start)
+            data = row[0]
+            piece = data[start:stop]
+            if len(piece) < stop - start:
+                piece += bytes(stop - start - len(piece))
+            return piece
+        parts: list[bytes] = []
+        pos = offset  # next byte to produce
+        for idx, data in self.db.execute(CHUNK_RANGE, (ino, first, last)):
+            base = idx * csize
+            if base > pos:
+                parts.append(bytes(base - pos))  # a hole
+                pos = base
+            stop = min(end, base + csize)
+            piece = data[pos - base : stop - base]
+            parts.append(piece)
+            pos += len(piece)
+            if pos < stop:
+                parts.append(bytes(stop - pos))  # a short chunk
+                pos = stop
+        if pos < end:
+            parts.append(bytes(end - pos))
+        return b"".join(parts)
+
+    def write(self, ino: int, offset: int, data: bytes | bytearray | memoryview) -> int:
+        """Store ``data`` at ``offset`` touching only the chunks it covers; returns the st_blocks delta.
+
+        Bytes inside an existing chunk are patched in place with incremental blob I/O (only the pages
+        they fall on are rewritten); everything else is one upsert per chunk.
+        """
+        n = len(data)
+        if n == 0:
+            return 0
+        db = self.db
+        csize = self.chunk_size
+        end = offset + n
+        first = offset // csize
+        last = (end - 1) // csize
+        existing = {idx: (rowid, length) for idx, rowid, length in db.execute(CHUNK_LENGTHS, (ino, first, last))}
+        view = memoryview(data)
+        rows = []
+        delta = 0
+        for idx in range(first, last + 1):
+            base = idx * csize
+            start = offset - base if idx == first else 0
+            stop = end - base if idx == last else csize
+            piece = view[base + start - offset : base + stop - offset]
+            old = existing.get(idx)
+            if old is None:
+                rows.append((ino, idx, bytes(start) + piece if start else piece))
+                delta += sectors(stop)
+                continue
+            rowid, old_len = old
+            if stop <= old_len:
+                with db.blobopen("chunk", "data", rowid) as blob:
+                    blob.seek(start)
+                    blob.write(piece)
+                continue
+            delta += sectors(stop) - sectors(old_len)
+            if start == 0:
+                rows.append((ino, idx, piece))
+                continue
+            (old_data,) = db.execute(CHUNK_DATA, (rowid,)).fetchone()
+            if start <= old_len:
+                rows.append((ino, idx, old_data[:start] + piece))
+            else:
+                rows.append((ino, idx, old_data + bytes(start - old_len) + piece))
+        if rows:
+            db.executemany(UPSERT_CHUNK, rows)
+        return delta
+
+    def truncate(self, ino: int, new_size: int) -> int:
+        """Drop chunks past ``new_size`` and trim the one it ends in; returns the new st_blocks."""
+        db = self.db
+        csize = self.chunk_size
+        keep = -(-new_size // csize)  # chunks [0, keep) may hold data
+        db.execute(DROP_CHUNKS_FROM, (ino, keep))
+        tail = new_size % csize
+        if tail:
+            db.execute(TRIM_CHUNK, (tail, ino, keep - 1, tail))
+        (blocks,) = db.execute(SUM_BLOCKS, (ino,)).fetchone()
+        return int(blocks)

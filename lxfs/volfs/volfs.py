@@ -1,0 +1,659 @@
+"""VolFs: the Filesystem (lxfs/vfs/interfaces.py) stored in one SQLite image.
+
+Owns the structural changes (dentries, link counts, data), the attribute and dentry caches (revalidated by
+``PRAGMA data_version`` so several processes on one image stay coherent), and orphans: inodes unlinked
+while open, kept until the last release or reaped at the next open once their holder process is gone.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import sqlite3
+import stat
+import time
+import uuid
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Protocol, overload
+
+from sqlalchemy import Engine, insert
+
+from lxfs.linux import VOLFS_MAGIC
+from lxfs.vfs.errors import FsError
+from lxfs.vfs.interfaces import (
+    RENAME_EXCHANGE,
+    RENAME_WHITEOUT,
+    XATTR_CREATE,
+    XATTR_REPLACE,
+    Attr,
+    DirEntry,
+    FileOps,
+    SetAttr,
+    StatFs,
+)
+from lxfs.volfs import schema
+from lxfs.volfs import store as sql
+from lxfs.volfs.schema import APPLICATION_ID, CHUNK_SIZE, PAGE_SIZE, ROOT_INO, SCHEMA_VERSION, ImageError
+
+CACHE_LIMIT = 65536  # entries per cache before it is dropped wholesale
+READDIR_BATCH = 256
+# readdir cookies: 1 and 2 are '.' and '..'; an entry's cookie is its dentry rowid + 2.
+COOKIE_BASE = 2
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot), or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return int(text[text.rindex(b")") + 2 :].split()[19])
+
+
+def holder_alive(pid: int, start_time: int) -> bool:
+    return process_start_time(pid) == start_time
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT around the outermost block; inner blocks join it."""
+
+    __slots__ = ("fs",)
+
+    def __init__(self, fs: VolFs) -> None:
+        self.fs = fs
+
+    def __enter__(self) -> None:
+        fs = self.fs
+        if fs._depth == 0:
+            try:
+                fs._db.execute("BEGIN" if fs.readonly else "BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _db_error(exc) from exc
+            fs._revalidate_now()
+        fs._depth += 1
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        fs = self.fs
+        fs._depth -= 1
+        if fs._depth:
+            return
+        if et is None:
+            try:
+                fs._db.execute("COMMIT")
+                return
+            except sqlite3.Error as exc:
+                fs._rollback()
+                raise _db_error(exc) from exc
+        fs._rollback()
+        if isinstance(ev, sqlite3.Error):
+            raise _db_error(ev) from ev
+
+
+def _db_error(exc: sqlite3.Error) -> FsError:
+    """A database failure as the errno a syscall can return (a lock held too long, corruption)."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return FsError(errno.EIO, "lxfs image is locked by another process (busy timeout)")
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in text.replace(" ", ""):
+        return FsError(errno.EROFS)
+    return FsError(errno.EIO, f"lxfs image: {text}")
+
+
+class _CreateImage(Protocol):
+    def __call__(self, path: str | os.PathLike[str], page_size: int = ...) -> VolFs: ...
+
+
+class _CreateInode(Protocol):
+    def __call__(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, rdev: int, now_ns: int) -> int: ...
+
+
+class _CreateImageOrInode:
+    """``VolFs.create(path)`` makes a new image; ``fs.create(dir_ino, name, ...)`` on an instance is the
+    Filesystem protocol's inode create. One name, two meanings, because both are public contracts."""
+
+    @overload
+    def __get__(self, obj: None, owner: type[VolFs]) -> _CreateImage: ...
+
+    @overload
+    def __get__(self, obj: VolFs, owner: type[VolFs]) -> _CreateInode: ...
+
+    def __get__(self, obj: VolFs | None, owner: type[VolFs]) -> _CreateImage | _CreateInode:
+        if obj is None:
+            return owner.create_image
+        return obj.create_inode
+
+
+class VolFs:
+    """A POSIX filesystem in one SQLite file. Not thread-safe: callers serialise (the kernel lock)."""
+
+    fs_type = "volfs"
+    magic = VOLFS_MAGIC
+    root_ino = ROOT_INO
+    create = _CreateImageOrInode()
+
+    def __init__(self, path: str, engine: Engine, db: sqlite3.Connection, readonly: bool, chunk_size: int) -> None:
+        self.path = path
+        self.engine = engine
+        self.readonly = readonly
+        self._db = db
+        self._store = sql.Store(db, chunk_size)
+        self._depth = 0
+        self._txn = _Transaction(self)
+        self._data_version = -1
+        self._attrs: dict[int, tuple[int, ...]] = {}  # ino -> row of store.GET_ATTR
+        self._dentries: dict[tuple[int, bytes], int | None] = {}  # (dir, name) -> ino, None = negative
+        self._refs: dict[int, int] = {}  # open_inode references held by this process
+        self._orphans: set[int] = set()  # inodes this process keeps alive in the orphan table
+        self._start_time = process_start_time(os.getpid()) or 0
+
+    # -- images -------------------------------------------------------------------------------------
+
+    @classmethod
+    def create_image(cls, path: str | os.PathLike[str], page_size: int = PAGE_SIZE) -> VolFs:
+        """A new image at ``path`` (an error if anything exists there) holding an empty root directory."""
+        path = os.fspath(path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise ImageError(f"{path}: already exists") from None
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot create: {exc.strerror}") from None
+        os.close(fd)
+        try:
+            engine, db = sql.connect(path, readonly=False, page_size=page_size)
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            now = time.time_ns()
+            with engine.begin() as conn:  # commits the transaction begun above
+                schema.metadata.create_all(conn)
+                conn.execute(
+                    insert(schema.meta),
+                    [
+                        {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                        {"key": "uuid", "value": str(uuid.uuid4())},
+                        {"key": "chunk_size", "value": str(CHUNK_SIZE)},
+                    ],
+                )
+                conn.execute(
+                    insert(schema.inode),
+                    {
+                        "ino": ROOT_INO,
+                        "mode": stat.S_IFDIR | 0o755,
+                        "nlink": 2,
+                        "uid": 0,
+                        "gid": 0,
+                        "rdev": 0,
+                        "size": 0,
+                        "blocks": 0,
+                        "atime": now,
+                        "mtime": now,
+                        "ctime": now,
+                        "generation": 0,
+                    },
+                )
+        except sqlite3.Error as exc:
+            os.unlink(path)
+            raise ImageError(f"{path}: cannot create image: {exc}") from None
+        return cls(path, engine, db, False, CHUNK_SIZE)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> VolFs:
+        """An existing image; raises ImageError (with a message for the user) if it cannot be used."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise ImageError(f"{path}: no such image")
+        if not os.path.isfile(path):
+            raise ImageError(f"{path}: not an image file")
+        with open(path, "rb") as f:
+            header = f.read(100)
+        if len(header) == 0:
+            raise ImageError(f"{path}: empty file, not an lxfs image")
+        if not header.startswith(b"SQLite format 3\0"):
+            raise ImageError(f"{path}: not an lxfs image (not an SQLite database)")
+        if len(header) < 100 or int.from_bytes(header[68:72], "big") != APPLICATION_ID:
+            raise ImageError(f"{path}: an SQLite database, but not an lxfs image")
+        try:
+            engine, db = sql.connect(path, readonly=readonly)
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ImageError(f"{path}: image is locked by another process") from None
+            raise ImageError(f"{path}: damaged lxfs image ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise ImageError(f"{path}: damaged lxfs image ({exc})") from None
+        version = int(rows.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise ImageError(
+                f"{path}: image has schema version {version}, this lxfs reads up to {SCHEMA_VERSION}; "
+                "upgrade lxfs to open it"
+            )
+        if version < 1:
+            db.close()
+            raise ImageError(f"{path}: damaged lxfs image (no schema version)")
+        fs = cls(path, engine, db, readonly, int(rows.get("chunk_size", CHUNK_SIZE)))
+        if not readonly:
+            try:
+                fs.reap_orphans()
+            except FsError as exc:
+                db.close()
+                raise ImageError(f"{path}: {exc.strerror}") from None
+        return fs
+
+    def close(self) -> None:
+        if self._depth:
+            self._depth = 0
+            self._rollback()
+        self._db.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> VolFs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reap_orphans(self) -> int:
+        """Free orphans whose holder process is gone; returns how many inodes were freed."""
+        freed = 0
+        with self._txn:
+            rows = self._db.execute("SELECT ino, pid, start_time FROM orphan").fetchall()
+            for ino, pid, start_time in rows:
+                if holder_alive(pid, start_time):
+                    continue
+                self._db.execute("DELETE FROM orphan WHERE ino = ? AND pid = ?", (ino, pid))
+                freed += self._free_if_unreferenced(ino)
+        return freed
+
+    # -- transactions and caches --------------------------------------------------------------------
+
+    def transaction(self) -> _Transaction:
+        return self._txn
+
+    def _revalidate_now(self) -> None:
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._data_version = version
+            self._attrs.clear()
+            self._dentries.clear()
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
+        self._attrs.clear()
+        self._dentries.clear()
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise FsError(errno.EROFS)
+
+    # -- attributes ---------------------------------------------------------------------------------
+
+    def _attr_row(self, ino: int) -> tuple[int, ...]:
+        if self._depth == 0:
+            self._revalidate_now()
+        row = self._attrs.get(ino)
+        if row is None:
+            row = self._db.execute(sql.GET_ATTR, (ino,)).fetchone()
+            if row is None:
+                raise FsError(errno.ENOENT)
+            if len(self._attrs) >= CACHE_LIMIT:
+                self._attrs.clear()
+            self._attrs[ino] = row
+        return row
+
+    def getattr(self, ino: int) -> Attr:
+        mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime = self._attr_row(ino)
+        return Attr(ino, mode, nlink, uid, gid, rdev, size, atime, mtime, ctime, blocks)
+
+    def setattr(self, ino: int, changes: SetAttr) -> None:
+        self._writable()
+        with self._txn:
+            row = self._attr_row(ino)
+            sets: list[str] = []
+            args: list[int] = []
+            if changes.mode is not None:
+                sets.append("mode = ?")
+                args.append(stat.S_IFMT(row[0]) | (changes.mode & 0o7777))
+            for column, value in (
+                ("uid", changes.uid),
+                ("gid", changes.gid),
+                ("atime", changes.atime_ns),
+                ("mtime", changes.mtime_ns),
+                ("ctime", changes.ctime_ns),
+            ):
+                if value is not None:
+                    sets.append(f"{column} = ?")
+                    args.append(value)
+            if changes.size is not None and changes.size != row[5]:
+                if not stat.S_ISREG(row[0]):
+                    raise FsError(errno.EINVAL)
+                blocks = self._store.truncate(ino, changes.size) if changes.size < row[5] else row[6]
+                sets.append("size = ?")
+                args.append(changes.size)
+                sets.append("blocks = ?")
+                args.append(blocks)
+            if sets:
+                args.append(ino)
+                self._db.execute(f"UPDATE inode SET {', '.join(sets)} WHERE ino = ?", args)
+                self._attrs.pop(ino, None)
+
+    # -- names --------------------------------------------------------------------------------------
+
+    def lookup(self, dir_ino: int, name: bytes) -> int | None:
+        if self._depth == 0:
+            self._revalidate_now()
+        key = (dir_ino, name)
+        try:
+            return self._dentries[key]
+        except KeyError:
+            pass
+        if name == b"..":
+            if dir_ino == ROOT_INO:
+                return ROOT_INO
+            row = self._db.execute(sql.PARENT_OF, (dir_ino,)).fetchone()
+        else:
+            row = self._db.execute(sql.LOOKUP, key).fetchone()
+        ino = row[0] if row is not None else None
+        if len(self._dentries) >= CACHE_LIMIT:
+            self._dentries.clear()
+        self._dentries[key] = ino
+        return ino
+
+    def _lookup_existing(self, dir_ino: int, name: bytes) -> int:
+        ino = self.lookup(dir_ino, name)
+        if ino is None:
+            raise FsError(errno.ENOENT)
+        return ino
+
+    def readdir(self, dir_ino: int, offset: int) -> Iterator[DirEntry]:
+        if offset < 1:
+            yield DirEntry(b".", dir_ino, stat.S_IFDIR >> 12, 1)
+        if offset < 2:
+            parent = self.lookup(dir_ino, b"..") or dir_ino
+            yield DirEntry(b"..", parent, stat.S_IFDIR >> 12, 2)
+        after = max(offset - COOKIE_BASE, 0)
+        while True:
+            rows = self._db.execute(sql.READDIR, (dir_ino, after, READDIR_BATCH)).fetchall()
+            for rowid, name, ino, mode in rows:
+                yield DirEntry(name, ino, stat.S_IFMT(mode) >> 12, rowid + COOKIE_BASE)
+            if len(rows) < READDIR_BATCH:
+                return
+            after = rows[-1][0]
+
+    def find_name(self, dir_ino: int, ino: int) -> bytes | None:
+        row = self._db.execute(sql.FIND_NAME, (ino, dir_ino)).fetchone()
+        return row[0] if row is not None else None
+
+    def _new_inode(self, mode: int, nlink: int, uid: int, gid: int, rdev: int, size: int, now_ns: int,
+                   target: bytes | None) -> int:  # fmt: skip
+        cur = self._db.execute(
+            sql.INSERT_INODE,
+            (mode, nlink, uid, gid, rdev, size, now_ns, now_ns, now_ns, random.getrandbits(31), target),
+        )
+        ino = cur.lastrowid
+        assert ino is not None
+        return ino
+
+    def _add_dentry(self, dir_ino: int, name: bytes, ino: int) -> None:
+        try:
+            self._db.execute(sql.INSERT_DENTRY, (dir_ino, name, ino))
+        except sqlite3.IntegrityError:
+            raise FsError(errno.EEXIST) from None
+        self._dentries[(dir_ino, name)] = ino
+
+    def _add_nlink(self, ino: int, delta: int) -> int:
+        row = self._db.execute(sql.ADD_NLINK, (delta, ino)).fetchone()
+        if row is None:
+            raise FsError(errno.ENOENT)
+        self._attrs.pop(ino, None)
+        return int(row[0])
+
+    def create_inode(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, rdev: int, now_ns: int) -> int:
+        """The Filesystem protocol's ``create`` (``fs.create(...)`` on an instance lands here)."""
+        self._writable()
+        with self._txn:
+            ino = self._new_inode(mode, 1, uid, gid, rdev, 0, now_ns, None)
+            self._add_dentry(dir_ino, name, ino)
+        return ino
+
+    def mkdir(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, now_ns: int) -> int:
+        self._writable()
+        with self._txn:
+            ino = self._new_inode(stat.S_IFDIR | (mode & 0o7777), 2, uid, gid, 0, 0, now_ns, None)
+            self._add_dentry(dir_ino, name, ino)
+            self._add_nlink(dir_ino, 1)
+            self._dentries[(ino, b"..")] = dir_ino
+        return ino
+
+    def symlink(self, dir_ino: int, name: bytes, target: bytes, uid: int, gid: int, now_ns: int) -> int:
+        self._writable()
+        with self._txn:
+            ino = self._new_inode(stat.S_IFLNK | 0o777, 1, uid, gid, 0, len(target), now_ns, bytes(target))
+            self._add_dentry(dir_ino, name, ino)
+        return ino
+
+    def link(self, ino: int, dir_ino: int, name: bytes) -> None:
+        self._writable()
+        with self._txn:
+            self._add_dentry(dir_ino, name, ino)
+            self._add_nlink(ino, 1)
+
+    def _remove_dentry(self, dir_ino: int, name: bytes) -> None:
+        self._db.execute(sql.DELETE_DENTRY, (dir_ino, name))
+        self._dentries[(dir_ino, name)] = None
+
+    def unlink(self, dir_ino: int, name: bytes) -> None:
+        self._writable()
+        with self._txn:
+            ino = self._lookup_existing(dir_ino, name)
+            self._remove_dentry(dir_ino, name)
+            if self._add_nlink(ino, -1) <= 0:
+                self._nlink_zero(ino)
+
+    def rmdir(self, dir_ino: int, name: bytes) -> None:
+        self._writable()
+        with self._txn:
+            ino = self._lookup_existing(dir_ino, name)
+            self._remove_directory(dir_ino, name, ino)
+
+    def _remove_directory(self, dir_ino: int, name: bytes, ino: int) -> None:
+        self._remove_dentry(dir_ino, name)
+        self._dentries.pop((ino, b".."), None)
+        self._add_nlink(dir_ino, -1)
+        self._db.execute(sql.SET_NLINK, (0, ino))
+        self._attrs.pop(ino, None)
+        self._nlink_zero(ino)
+
+    def rename(self, old_dir: int, old_name: bytes, new_dir: int, new_name: bytes, flags: int) -> None:
+        self._writable()
+        if flags & RENAME_WHITEOUT:
+            raise FsError(errno.EINVAL)  # no whiteouts: VolFs is not an overlay upper layer
+        with self._txn:
+            src = self._lookup_existing(old_dir, old_name)
+            src_is_dir = stat.S_ISDIR(self._attr_row(src)[0])
+            dst = self.lookup(new_dir, new_name)
+            if flags & RENAME_EXCHANGE:
+                if dst is None:
+                    raise FsError(errno.ENOENT)
+                dst_is_dir = stat.S_ISDIR(self._attr_row(dst)[0])
+                self._db.execute(sql.RETARGET_DENTRY, (dst, old_dir, old_name))
+                self._db.execute(sql.RETARGET_DENTRY, (src, new_dir, new_name))
+                self._dentries[(old_dir, old_name)] = dst
+                self._dentries[(new_dir, new_name)] = src
+                self._dentries.pop((src, b".."), None)
+                self._dentries.pop((dst, b".."), None)
+                if old_dir != new_dir and src_is_dir != dst_is_dir:
+                    # The directory among the two changes parent: move its '..' link.
+                    moved_to, moved_from = (new_dir, old_dir) if src_is_dir else (old_dir, new_dir)
+                    self._add_nlink(moved_to, 1)
+                    self._add_nlink(moved_from, -1)
+                return
+            if dst == src:
+                return  # rename(2): two links to one inode -- nothing happens
+            if dst is not None:
+                if stat.S_ISDIR(self._attr_row(dst)[0]):
+                    self._remove_directory(new_dir, new_name, dst)
+                else:
+                    self._remove_dentry(new_dir, new_name)
+                    if self._add_nlink(dst, -1) <= 0:
+                        self._nlink_zero(dst)
+            self._db.execute(sql.MOVE_DENTRY, (new_dir, new_name, old_dir, old_name))
+            self._dentries[(old_dir, old_name)] = None
+            self._dentries[(new_dir, new_name)] = src
+            if src_is_dir:
+                self._dentries[(src, b"..")] = new_dir
+                if old_dir != new_dir:
+                    self._add_nlink(new_dir, 1)
+                    self._add_nlink(old_dir, -1)
+
+    def readlink(self, ino: int) -> bytes:
+        row = self._db.execute(sql.READLINK, (ino,)).fetchone()
+        if row is None:
+            raise FsError(errno.ENOENT)
+        if row[0] is None:
+            raise FsError(errno.EINVAL)
+        return bytes(row[0])
+
+    # -- data ---------------------------------------------------------------------------------------
+
+    def read(self, ino: int, offset: int, size: int) -> bytes:
+        file_size = self._attr_row(ino)[5]
+        return self._store.read(ino, file_size, offset, size)
+
+    def write(self, ino: int, offset: int, data: bytes) -> None:
+        self._writable()
+        if not data:
+            return
+        with self._txn:
+            delta = self._store.write(ino, offset, data)
+            self._db.execute(sql.SET_GROWN_SIZE, (offset + len(data), delta, ino))
+            self._attrs.pop(ino, None)
+
+    def fsync(self, ino: int, datasync: bool) -> None:
+        self.sync()
+
+    def sync(self) -> None:
+        """Make every committed transaction survive power loss: fsync the WAL (synchronous=NORMAL
+        commits write it without syncing)."""
+        if self.readonly:
+            return
+        try:
+            fd = os.open(self.path + "-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            self._db.execute("PRAGMA wal_checkpoint(FULL)")
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- extended attributes ------------------------------------------------------------------------
+
+    def getxattr(self, ino: int, name: bytes) -> bytes:
+        row = self._db.execute("SELECT value FROM xattr WHERE ino = ? AND name = ?", (ino, name)).fetchone()
+        if row is None:
+            raise FsError(errno.ENODATA)
+        return bytes(row[0])
+
+    def setxattr(self, ino: int, name: bytes, value: bytes, flags: int) -> None:
+        self._writable()
+        with self._txn:
+            exists = self._db.execute("SELECT 1 FROM xattr WHERE ino = ? AND name = ?", (ino, name)).fetchone()
+            if exists and flags & XATTR_CREATE:
+                raise FsError(errno.EEXIST)
+            if not exists and flags & XATTR_REPLACE:
+                raise FsError(errno.ENODATA)
+            if exists:
+                self._db.execute("UPDATE xattr SET value = ? WHERE ino = ? AND name = ?", (value, ino, name))
+            else:
+                self._db.execute("INSERT INTO xattr (ino, name, value) VALUES (?, ?, ?)", (ino, name, value))
+
+    def listxattr(self, ino: int) -> list[bytes]:
+        rows = self._db.execute("SELECT name FROM xattr WHERE ino = ? ORDER BY rowid", (ino,)).fetchall()
+        return [bytes(name) for (name,) in rows]
+
+    def removexattr(self, ino: int, name: bytes) -> None:
+        self._writable()
+        with self._txn:
+            cur = self._db.execute("DELETE FROM xattr WHERE ino = ? AND name = ?", (ino, name))
+            if cur.rowcount == 0:
+                raise FsError(errno.ENODATA)
+
+    # -- the filesystem -----------------------------------------------------------------------------
+
+    def statfs(self) -> StatFs:
+        bsize = 4096
+        (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+        (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+        (free_pages,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        (inodes,) = self._db.execute("SELECT count(*) FROM inode").fetchone()
+        host = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        free_in_image = free_pages * page_size
+        bfree = (free_in_image + host.f_bfree * host.f_frsize) // bsize
+        bavail = (free_in_image + host.f_bavail * host.f_frsize) // bsize
+        blocks = max((pages * page_size + host.f_bfree * host.f_frsize) // bsize, bfree)
+        ffree = host.f_favail if host.f_favail > 0 else bavail
+        return StatFs(
+            f_type=VOLFS_MAGIC,
+            f_bsize=bsize,
+            f_blocks=blocks,
+            f_bfree=bfree,
+            f_bavail=bavail,
+            f_files=inodes + ffree,
+            f_ffree=ffree,
+            f_namelen=255,
+            f_frsize=bsize,
+            f_flags=1 if self.readonly else 0,  # ST_RDONLY
+        )
+
+    # -- open files and orphans ---------------------------------------------------------------------
+
+    def open_inode(self, ino: int) -> None:
+        self._refs[ino] = self._refs.get(ino, 0) + 1
+
+    def release_inode(self, ino: int) -> None:
+        count = self._refs.get(ino, 0) - 1
+        if count > 0:
+            self._refs[ino] = count
+            return
+        self._refs.pop(ino, None)
+        if ino not in self._orphans or self.readonly:
+            return
+        with self._txn:
+            self._orphans.discard(ino)
+            self._db.execute("DELETE FROM orphan WHERE ino = ? AND pid = ?", (ino, os.getpid()))
+            self._free_if_unreferenced(ino)
+
+    def _nlink_zero(self, ino: int) -> None:
+        """``ino`` lost its last name: free it now, or keep it as this process's orphan while open."""
+        if self._refs.get(ino):
+            self._db.execute(
+                "INSERT OR IGNORE INTO orphan (ino, pid, start_time) VALUES (?, ?, ?)",
+                (ino, os.getpid(), self._start_time),
+            )
+            self._orphans.add(ino)
+        else:
+            self._free(ino)
+
+    def _free_if_unreferenced(self, ino: int) -> int:
+        held = self._db.execute("SELECT 1 FROM orphan WHERE ino = ? LIMIT 1", (ino,)).fetchone()
+        row = self._db.execute("SELECT nlink FROM inode WHERE ino = ?", (ino,)).fetchone()
+        if held is None and row is not None and row[0] <= 0:
+            self._free(ino)
+            return 1
+        return 0
+
+    def _free(self, ino: int) -> None:
+        for statement in sql.FREE_INODE:
+            self._db.execute(statement, (ino,))
+        self._attrs.pop(ino, None)
+        self._dentries.pop((ino, b".."), None)
+
+    def open_file(self, ino: int, flags: int) -> FileOps | None:
+        return None
