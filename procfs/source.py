@@ -103,6 +103,7 @@ class MountInfo:
     fs_type: str
     source: bytes
     super_options: str = "rw"
+    optional_fields: str = ""  # e.g. "shared:1" (space-separated tags before the " - " separator)
 
 
 @dataclass(slots=True)
@@ -122,6 +123,7 @@ class ThreadInfo:
     nonvoluntary_ctxt_switches: int = 0
     minflt: int = 0
     majflt: int = 0
+    exit_code: int = 0  # the thread's own (the group's is ProcessInfo.exit_code)
 
 
 @dataclass(slots=True)
@@ -183,6 +185,7 @@ class ProcessInfo:
     sig_ignored: int = 0
     sig_caught: int = 0
     shd_pending: int = 0
+    sig_queued: int = 0  # signals queued for the process's real user (SigQ's first number)
     limits: dict[int, tuple[int, int]] = field(default_factory=default_limits)
     oom_score_adj: int = 0
     auxv: bytes = b""  # the raw auxiliary vector (pairs of u64, ending with AT_NULL)
