@@ -26,6 +26,11 @@ def _sigmask(status: dict[str, str], key: str) -> int:
     return int(status[key], 16)
 
 
+def _quad(text: str) -> tuple[int, int, int, int]:
+    a, b, c, d = (int(x) for x in text.split())
+    return a, b, c, d
+
+
 def host_process(pid: int) -> tuple[ProcessInfo, list[Vma], list[FdInfo]]:
     base = f"/proc/{pid}"
     raw = Path(f"{base}/stat").read_bytes()
@@ -47,7 +52,7 @@ def host_process(pid: int) -> tuple[ProcessInfo, list[Vma], list[FdInfo]]:
         cmdline=Path(f"{base}/cmdline").read_bytes(), environ=Path(f"{base}/environ").read_bytes(),
         exe=os.readlink(f"{base}/exe").encode(), cwd=os.readlink(f"{base}/cwd").encode(),
         root=os.readlink(f"{base}/root").encode(),
-        uids=tuple(int(x) for x in status["Uid"].split()), gids=tuple(int(x) for x in status["Gid"].split()),
+        uids=_quad(status["Uid"]), gids=_quad(status["Gid"]),
         groups=tuple(int(x) for x in status["Groups"].split()), umask=int(status["Umask"], 8),
         vm_peak=_kb(status, "VmPeak"), vm_size=_kb(status, "VmSize"), vm_lck=_kb(status, "VmLck"),
         vm_hwm=_kb(status, "VmHWM"), rss_anon=_kb(status, "RssAnon"), rss_file=_kb(status, "RssFile"),
@@ -57,8 +62,7 @@ def host_process(pid: int) -> tuple[ProcessInfo, list[Vma], list[FdInfo]]:
         shd_pending=_sigmask(status, "ShdPnd"), sig_queued=int(status["SigQ"].split("/")[0]), limits=limits,
         fd_size=int(status["FDSize"]),
         auxv=Path(f"{base}/auxv").read_bytes(),
-    )  # type: ignore[arg-type]  # fmt: skip
-
+    )  # fmt: skip
     proc.threads = [
         ThreadInfo(
             tid=pid, comm=comm, state=proc.state, utime=proc.utime, stime=proc.stime, start_time=proc.start_time,
@@ -69,12 +73,12 @@ def host_process(pid: int) -> tuple[ProcessInfo, list[Vma], list[FdInfo]]:
         )
     ]  # fmt: skip
     vmas = []
-    for line in Path(f"{base}/maps").read_bytes().splitlines():
-        parts = line.split(None, 5)
+    for row in Path(f"{base}/maps").read_bytes().splitlines():
+        parts = row.split(None, 5)
         start, end = (int(x, 16) for x in parts[0].split(b"-"))
         major, minor = (int(x, 16) for x in parts[3].split(b":"))
-        name = parts[5] if len(parts) > 5 else b""
-        vmas.append(Vma(start, end, parts[1].decode(), int(parts[2], 16), major, minor, int(parts[4]), name))
+        vma_name = parts[5] if len(parts) > 5 else b""
+        vmas.append(Vma(start, end, parts[1].decode(), int(parts[2], 16), major, minor, int(parts[4]), vma_name))
     fds = []
     for name in sorted(os.listdir(f"{base}/fd"), key=int):
         info = dict(

@@ -15,7 +15,7 @@ from procfs.table import ProcFs
 
 
 def _fs(**sysinfo: object) -> ProcFs:
-    return ProcFs(StaticSource(sysinfo=SystemInfo(**sysinfo)))  # type: ignore[arg-type]
+    return ProcFs(StaticSource(sysinfo=SystemInfo(**sysinfo)))  # type: ignore[arg-type,unused-ignore]
 
 
 def _cpuid(leaf: int, sub: int = 0) -> tuple[int, int, int, int]:
@@ -29,7 +29,8 @@ def _cpuid(leaf: int, sub: int = 0) -> tuple[int, int, int, int]:
     uc.reg_write(X.UC_X86_REG_ECX, sub)
     uc.emu_start(0x1000, 0x1002)
     regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)
-    return tuple(uc.reg_read(r) for r in regs)  # type: ignore[return-value]
+    a, b, c, d = (int(uc.reg_read(r)) for r in regs)
+    return a, b, c, d
 
 
 def test_cpuid_constants_are_what_unicorn_executes() -> None:
