@@ -1,0 +1,520 @@
+"""Filesystem-level tests of VolFs: every method of the protocol and its edge cases."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from lxfs.linux import VOLFS_MAGIC
+from lxfs.vfs.errors import FsError
+from lxfs.vfs.interfaces import RENAME_EXCHANGE, RENAME_WHITEOUT, XATTR_CREATE, XATTR_REPLACE, SetAttr
+from lxfs.volfs import fsck
+from lxfs.volfs.schema import CHUNK_SIZE, SCHEMA_VERSION, ImageError
+from lxfs.volfs.volfs import VolFs
+
+from .conftest import NOW, REG, names, new_file
+
+# -- images --------------------------------------------------------------------------------------------
+
+
+def test_new_image_has_root_directory_0755_nlink_2(fs: VolFs) -> None:
+    a = fs.getattr(fs.root_ino)
+    assert stat.S_ISDIR(a.mode) and stat.S_IMODE(a.mode) == 0o755
+    assert a.nlink == 2 and a.ino == 1
+    assert names(fs, 1) == [b".", b".."]
+    assert fs.lookup(1, b"..") == 1
+
+
+def test_create_refuses_existing_path(image: Path) -> None:
+    image.write_bytes(b"x")
+    with pytest.raises(ImageError, match="already exists"):
+        VolFs.create(image)
+    assert image.read_bytes() == b"x"
+
+
+def test_image_survives_close_and_reopen(image: Path) -> None:
+    with VolFs.create(image) as fs:
+        ino = new_file(fs, b"f", b"data")
+        d = fs.mkdir(1, b"d", 0o700, 5, 6, NOW)
+    with VolFs.open(image) as fs:
+        assert fs.lookup(1, b"f") == ino
+        assert fs.read(ino, 0, 100) == b"data"
+        assert fs.getattr(d).uid == 5
+        assert fsck.check(fs) == []
+
+
+def test_open_missing_image_is_image_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="no such image"):
+        VolFs.open(tmp_path / "nope.lxfs")
+
+
+def test_open_non_sqlite_file_is_image_error(tmp_path: Path) -> None:
+    p = tmp_path / "junk"
+    p.write_bytes(b"hello world" * 100)
+    with pytest.raises(ImageError, match="not an SQLite database"):
+        VolFs.open(p)
+
+
+def test_open_foreign_sqlite_database_is_image_error(tmp_path: Path) -> None:
+    p = tmp_path / "other.db"
+    con = sqlite3.connect(p)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    with pytest.raises(ImageError, match="not an lxfs image"):
+        VolFs.open(p)
+
+
+def test_open_newer_schema_version_is_refused(image: Path) -> None:
+    VolFs.create(image).close()
+    con = sqlite3.connect(image)
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    con.commit()
+    con.close()
+    with pytest.raises(ImageError, match="schema version"):
+        VolFs.open(image)
+
+
+def test_open_corrupt_image_is_image_error(image: Path) -> None:
+    with VolFs.create(image) as fs:
+        new_file(fs, b"f", b"x" * 100000)
+        fs._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = bytearray(image.read_bytes())
+    raw[100:] = b"\xff" * (len(raw) - 100)  # everything after the header
+    image.write_bytes(bytes(raw))
+    with pytest.raises(ImageError, match="damaged"):
+        VolFs.open(image)
+
+
+def test_open_locked_image_is_image_error(image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lxfs.volfs import store
+
+    VolFs.create(image).close()
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_S", 0.1)
+    holder = sqlite3.connect(image, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(ImageError, match="locked"):
+            VolFs.open(image)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_readonly_image_refuses_changes_with_EROFS(image: Path) -> None:
+    with VolFs.create(image) as fs:
+        ino = new_file(fs, b"f", b"abc")
+    with VolFs.open(image, readonly=True) as fs:
+        assert fs.readonly
+        assert fs.read(ino, 0, 3) == b"abc"
+        for call in (
+            lambda: fs.create(1, b"g", REG, 0, 0, 0, NOW),
+            lambda: fs.write(ino, 0, b"x"),
+            lambda: fs.unlink(1, b"f"),
+            lambda: fs.setattr(ino, SetAttr(mode=0o600)),
+            lambda: fs.setxattr(ino, b"user.a", b"1", 0),
+        ):
+            with pytest.raises(FsError) as e:
+                call()
+            assert e.value.errno == errno.EROFS
+        assert fs.statfs().f_flags & 1
+
+
+# -- inodes and names ----------------------------------------------------------------------------------
+
+
+def test_create_sets_attributes_and_one_link(fs: VolFs) -> None:
+    ino = fs.create(1, b"f", REG, 1000, 100, 0, NOW)
+    a = fs.getattr(ino)
+    assert (a.mode, a.nlink, a.uid, a.gid, a.size, a.blocks) == (REG, 1, 1000, 100, 0, 0)
+    assert a.atime_ns == a.mtime_ns == a.ctime_ns == NOW
+    assert fs.lookup(1, b"f") == ino
+    assert fs.getattr(1).nlink == 2
+
+
+@pytest.mark.parametrize("kind", [stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK])
+def test_create_special_files_keeps_type_and_rdev(fs: VolFs, kind: int) -> None:
+    rdev = os.makedev(4, 64) if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0
+    ino = fs.create(1, b"n", kind | 0o600, 0, 0, rdev, NOW)
+    a = fs.getattr(ino)
+    assert stat.S_IFMT(a.mode) == kind and a.rdev == rdev
+    assert [e.dtype for e in fs.readdir(1, 2)] == [kind >> 12]
+
+
+def test_create_existing_name_is_EEXIST_and_changes_nothing(fs: VolFs) -> None:
+    new_file(fs, b"f")
+    with pytest.raises(FsError) as e, fs.transaction():
+        fs.create(1, b"f", REG, 0, 0, 0, NOW)
+    assert e.value.errno == errno.EEXIST
+    assert names(fs, 1) == [b".", b"..", b"f"]
+
+
+def test_names_are_arbitrary_bytes_up_to_255(fs: VolFs) -> None:
+    weird = [bytes(range(1, 47)) + bytes(range(48, 256)), b"\xff\xfe", b" ", b"a" * 255, b"\n"]
+    for n in weird:
+        new_file(fs, n)
+    assert names(fs, 1)[2:] == weird
+    for n in weird:
+        assert fs.lookup(1, n) is not None
+
+
+def test_mkdir_links_parent_and_dotdot(fs: VolFs) -> None:
+    d = fs.mkdir(1, b"d", 0o40750, 1, 2, NOW)
+    a = fs.getattr(d)
+    assert stat.S_ISDIR(a.mode) and stat.S_IMODE(a.mode) == 0o750 and a.nlink == 2
+    assert fs.getattr(1).nlink == 3
+    assert fs.lookup(d, b"..") == 1
+    e = fs.mkdir(d, b"e", 0o755, 0, 0, NOW)
+    assert fs.getattr(d).nlink == 3
+    assert fs.lookup(e, b"..") == d
+    assert [(x.name, x.ino) for x in fs.readdir(e, 0)] == [(b".", e), (b"..", d)]
+
+
+def test_symlink_stores_target_and_size(fs: VolFs) -> None:
+    target = b"../some/where\xff"
+    ino = fs.symlink(1, b"l", target, 3, 4, NOW)
+    a = fs.getattr(ino)
+    assert stat.S_ISLNK(a.mode) and stat.S_IMODE(a.mode) == 0o777 and a.size == len(target)
+    assert fs.readlink(ino) == target
+
+
+def test_readlink_of_non_symlink_is_EINVAL(fs: VolFs) -> None:
+    ino = new_file(fs, b"f")
+    with pytest.raises(FsError) as e:
+        fs.readlink(ino)
+    assert e.value.errno == errno.EINVAL
+
+
+def test_link_adds_name_and_nlink(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"x")
+    d = fs.mkdir(1, b"d", 0o755, 0, 0, NOW)
+    fs.link(ino, d, b"g")
+    assert fs.getattr(ino).nlink == 2
+    assert fs.lookup(d, b"g") == ino
+    assert fs.find_name(d, ino) == b"g"
+    assert fs.find_name(1, ino) == b"f"
+    assert fs.find_name(d, 999) is None
+
+
+def test_unlink_drops_link_and_frees_at_zero(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"data" * 50000)
+    fs.link(ino, 1, b"g")
+    fs.setxattr(ino, b"user.x", b"1", 0)
+    fs.unlink(1, b"f")
+    assert fs.getattr(ino).nlink == 1 and fs.lookup(1, b"f") is None
+    fs.unlink(1, b"g")
+    with pytest.raises(FsError) as e:
+        fs.getattr(ino)
+    assert e.value.errno == errno.ENOENT
+    for table in ("inode", "chunk", "xattr", "orphan"):
+        assert fs._db.execute(f"SELECT count(*) FROM {table} WHERE ino = ?", (ino,)).fetchone() == (0,)
+
+
+def test_unlink_missing_name_is_ENOENT(fs: VolFs) -> None:
+    with pytest.raises(FsError) as e:
+        fs.unlink(1, b"nope")
+    assert e.value.errno == errno.ENOENT
+
+
+def test_rmdir_unlinks_parent(fs: VolFs) -> None:
+    d = fs.mkdir(1, b"d", 0o755, 0, 0, NOW)
+    fs.rmdir(1, b"d")
+    assert fs.getattr(1).nlink == 2 and fs.lookup(1, b"d") is None
+    with pytest.raises(FsError):
+        fs.getattr(d)
+
+
+# -- rename --------------------------------------------------------------------------------------------
+
+
+def test_rename_file_within_directory(fs: VolFs) -> None:
+    ino = new_file(fs, b"a", b"1")
+    fs.rename(1, b"a", 1, b"b", 0)
+    assert fs.lookup(1, b"a") is None and fs.lookup(1, b"b") == ino
+    assert names(fs, 1) == [b".", b"..", b"b"]
+
+
+def test_rename_replaces_existing_file_and_frees_it(fs: VolFs) -> None:
+    a = new_file(fs, b"a", b"1")
+    b = new_file(fs, b"b", b"2")
+    fs.rename(1, b"a", 1, b"b", 0)
+    assert fs.lookup(1, b"b") == a
+    assert fs.read(a, 0, 10) == b"1"
+    with pytest.raises(FsError):
+        fs.getattr(b)
+
+
+def test_rename_directory_across_parents_moves_dotdot_link(fs: VolFs) -> None:
+    p = fs.mkdir(1, b"p", 0o755, 0, 0, NOW)
+    q = fs.mkdir(1, b"q", 0o755, 0, 0, NOW)
+    d = fs.mkdir(p, b"d", 0o755, 0, 0, NOW)
+    assert fs.lookup(d, b"..") == p
+    fs.rename(p, b"d", q, b"e", 0)
+    assert fs.lookup(d, b"..") == q
+    assert fs.getattr(p).nlink == 2 and fs.getattr(q).nlink == 3 and fs.getattr(1).nlink == 4
+
+
+def test_rename_directory_over_empty_directory(fs: VolFs) -> None:
+    p = fs.mkdir(1, b"p", 0o755, 0, 0, NOW)
+    d = fs.mkdir(1, b"d", 0o755, 0, 0, NOW)
+    t = fs.mkdir(p, b"t", 0o755, 0, 0, NOW)
+    fs.rename(1, b"d", p, b"t", 0)
+    assert fs.lookup(p, b"t") == d
+    assert fs.getattr(p).nlink == 3 and fs.getattr(1).nlink == 3
+    with pytest.raises(FsError):
+        fs.getattr(t)
+
+
+def test_rename_hard_links_of_one_inode_does_nothing(fs: VolFs) -> None:
+    ino = new_file(fs, b"a")
+    fs.link(ino, 1, b"b")
+    fs.rename(1, b"a", 1, b"b", 0)
+    assert fs.lookup(1, b"a") == ino and fs.lookup(1, b"b") == ino and fs.getattr(ino).nlink == 2
+
+
+def test_rename_exchange_swaps_file_and_directory_across_parents(fs: VolFs) -> None:
+    p = fs.mkdir(1, b"p", 0o755, 0, 0, NOW)
+    f = new_file(fs, b"f", b"x")
+    d = fs.mkdir(p, b"d", 0o755, 0, 0, NOW)
+    fs.rename(1, b"f", p, b"d", RENAME_EXCHANGE)
+    assert fs.lookup(1, b"f") == d and fs.lookup(p, b"d") == f
+    assert fs.lookup(d, b"..") == 1
+    assert fs.getattr(1).nlink == 4 and fs.getattr(p).nlink == 2
+
+
+def test_rename_whiteout_is_EINVAL(fs: VolFs) -> None:
+    new_file(fs, b"a")
+    with pytest.raises(FsError) as e:
+        fs.rename(1, b"a", 1, b"b", RENAME_WHITEOUT)
+    assert e.value.errno == errno.EINVAL
+
+
+# -- readdir -------------------------------------------------------------------------------------------
+
+
+def test_readdir_resumes_from_any_cookie(fs: VolFs) -> None:
+    for i in range(600):  # more than one internal batch
+        new_file(fs, b"f%03d" % i)
+    entries = list(fs.readdir(1, 0))
+    assert len(entries) == 602
+    for k in (1, 2, 3, 300, 601):
+        rest = list(fs.readdir(1, entries[k - 1].offset))
+        assert [e.name for e in rest] == [e.name for e in entries[k:]]
+    assert list(fs.readdir(1, entries[-1].offset)) == []
+
+
+def test_readdir_cookies_survive_concurrent_unlink_and_create(fs: VolFs) -> None:
+    for i in range(10):
+        new_file(fs, b"f%d" % i)
+    first = list(fs.readdir(1, 0))[:6]  # ., .., f0..f3
+    fs.unlink(1, b"f3")  # the entry the cookie points at
+    fs.unlink(1, b"f5")
+    new_file(fs, b"new")
+    rest = [e.name for e in fs.readdir(1, first[-1].offset)]
+    assert rest == [b"f4", b"f6", b"f7", b"f8", b"f9", b"new"]
+    seen = [e.name for e in first] + rest
+    assert len(seen) == len(set(seen))
+
+
+# -- data ----------------------------------------------------------------------------------------------
+
+
+def test_write_read_roundtrip_across_chunks(fs: VolFs) -> None:
+    data = os.urandom(3 * CHUNK_SIZE + 1234)
+    ino = new_file(fs, b"f")
+    fs.write(ino, 100, data)
+    assert fs.getattr(ino).size == 100 + len(data)
+    assert fs.read(ino, 0, 10**9) == bytes(100) + data
+    for off, n in [(0, 1), (CHUNK_SIZE - 1, 2), (CHUNK_SIZE, CHUNK_SIZE), (5, 2 * CHUNK_SIZE + 7)]:
+        assert fs.read(ino, off, n) == (bytes(100) + data)[off : off + n]
+
+
+def test_read_is_short_at_eof_and_empty_past_it(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"hello")
+    assert fs.read(ino, 3, 100) == b"lo"
+    assert fs.read(ino, 5, 100) == b""
+    assert fs.read(ino, 1000, 100) == b""
+
+
+def test_sparse_write_far_away_stores_one_chunk(fs: VolFs) -> None:
+    ino = new_file(fs, b"f")
+    off = 2 * 1024**3 + 1
+    fs.write(ino, off, b"x")
+    a = fs.getattr(ino)
+    assert a.size == off + 1 and a.blocks == 8
+    assert fs._db.execute("SELECT count(*) FROM chunk WHERE ino = ?", (ino,)).fetchone() == (1,)
+    assert fs.read(ino, off - 10, 20) == bytes(10) + b"x"
+    assert fs.read(ino, 12345, 4096) == bytes(4096)
+
+
+def test_overwrite_inside_chunk_patches_in_place(fs: VolFs) -> None:
+    data = bytearray(os.urandom(CHUNK_SIZE + 500))
+    ino = new_file(fs, b"f", bytes(data))
+    for off, piece in [(10, b"abc"), (CHUNK_SIZE - 2, b"WXYZ"), (CHUNK_SIZE + 499, b"!"), (0, b"")]:
+        fs.write(ino, off, piece)
+        data[off : off + len(piece)] = piece
+    assert fs.read(ino, 0, len(data) + 10) == bytes(data)
+    assert fs.getattr(ino).size == len(data)
+
+
+def test_write_past_short_last_chunk_zero_fills_gap(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"abc")
+    fs.write(ino, 10, b"xyz")
+    assert fs.read(ino, 0, 100) == b"abc" + bytes(7) + b"xyz"
+    fs.write(ino, 1, b"Q")
+    assert fs.read(ino, 0, 100) == b"aQc" + bytes(7) + b"xyz"
+
+
+def test_truncate_shrinks_drops_and_trims_chunks(fs: VolFs) -> None:
+    data = os.urandom(3 * CHUNK_SIZE)
+    ino = new_file(fs, b"f", data)
+    fs.setattr(ino, SetAttr(size=CHUNK_SIZE + 10))
+    a = fs.getattr(ino)
+    assert a.size == CHUNK_SIZE + 10
+    assert fs.read(ino, 0, 10**7) == data[: CHUNK_SIZE + 10]
+    rows = fs._db.execute("SELECT idx, length(data) FROM chunk WHERE ino = ? ORDER BY idx", (ino,)).fetchall()
+    assert rows == [(0, CHUNK_SIZE), (1, 10)]
+    assert a.blocks == (CHUNK_SIZE + 4096) // 512
+
+
+def test_truncate_then_extend_reads_zeros(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"abcdef")
+    fs.setattr(ino, SetAttr(size=2))
+    fs.setattr(ino, SetAttr(size=6))
+    assert fs.read(ino, 0, 10) == b"ab" + bytes(4)
+    fs.setattr(ino, SetAttr(size=0))
+    assert fs.getattr(ino).blocks == 0
+    assert fs._db.execute("SELECT count(*) FROM chunk WHERE ino = ?", (ino,)).fetchone() == (0,)
+
+
+def test_setattr_changes_only_given_fields_and_keeps_type(fs: VolFs) -> None:
+    ino = new_file(fs, b"f")
+    fs.setattr(ino, SetAttr(mode=stat.S_IFDIR | 0o4711, uid=7))
+    a = fs.getattr(ino)
+    assert a.mode == stat.S_IFREG | 0o4711 and a.uid == 7 and a.gid == 0
+    fs.setattr(ino, SetAttr(atime_ns=1, mtime_ns=2, ctime_ns=3, gid=9))
+    a = fs.getattr(ino)
+    assert (a.atime_ns, a.mtime_ns, a.ctime_ns, a.gid, a.uid) == (1, 2, 3, 9, 7)
+
+
+def test_fsync_and_sync_succeed(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"x")
+    fs.fsync(ino, False)
+    fs.fsync(ino, True)
+    fs.sync()
+
+
+# -- xattrs --------------------------------------------------------------------------------------------
+
+
+def test_xattr_create_replace_list_remove(fs: VolFs) -> None:
+    ino = new_file(fs, b"f")
+    with pytest.raises(FsError) as e:
+        fs.getxattr(ino, b"user.a")
+    assert e.value.errno == errno.ENODATA
+    with pytest.raises(FsError) as e:
+        fs.setxattr(ino, b"user.a", b"1", XATTR_REPLACE)
+    assert e.value.errno == errno.ENODATA
+    fs.setxattr(ino, b"user.a", b"1", XATTR_CREATE)
+    fs.setxattr(ino, b"user.b", b"", 0)
+    with pytest.raises(FsError) as e:
+        fs.setxattr(ino, b"user.a", b"2", XATTR_CREATE)
+    assert e.value.errno == errno.EEXIST
+    fs.setxattr(ino, b"user.a", b"\x00\xff", XATTR_REPLACE)
+    assert fs.getxattr(ino, b"user.a") == b"\x00\xff"
+    assert fs.getxattr(ino, b"user.b") == b""
+    assert fs.listxattr(ino) == [b"user.a", b"user.b"]
+    fs.removexattr(ino, b"user.a")
+    with pytest.raises(FsError) as e:
+        fs.removexattr(ino, b"user.a")
+    assert e.value.errno == errno.ENODATA
+    assert fs.listxattr(ino) == [b"user.b"]
+
+
+# -- statfs, transactions ------------------------------------------------------------------------------
+
+
+def test_statfs_reports_volfs_magic_and_counts(fs: VolFs) -> None:
+    new_file(fs, b"f", b"x" * 100000)
+    s = fs.statfs()
+    assert s.f_type == VOLFS_MAGIC and s.f_namelen == 255 and s.f_bsize == 4096
+    assert s.f_blocks >= s.f_bfree >= s.f_bavail > 0
+    assert s.f_files >= s.f_ffree + 2
+    assert fs.magic == VOLFS_MAGIC and fs.fs_type == "volfs"
+
+
+def test_transaction_rolls_back_every_change_on_exception(fs: VolFs) -> None:
+    keep = new_file(fs, b"keep", b"old")
+    with pytest.raises(RuntimeError), fs.transaction():
+        new_file(fs, b"gone", b"data")
+        fs.write(keep, 0, b"new")
+        fs.mkdir(1, b"d", 0o755, 0, 0, NOW)
+        raise RuntimeError("boom")
+    assert names(fs, 1) == [b".", b"..", b"keep"]
+    assert fs.read(keep, 0, 10) == b"old"
+    assert fs.getattr(1).nlink == 2
+
+
+def test_nested_transactions_join_the_outer_one(fs: VolFs) -> None:
+    with fs.transaction():
+        with fs.transaction():
+            new_file(fs, b"a")
+        assert fs._db.in_transaction
+        new_file(fs, b"b")
+    assert not fs._db.in_transaction
+    assert names(fs, 1) == [b".", b"..", b"a", b"b"]
+
+
+# -- orphans (one process) -----------------------------------------------------------------------------
+
+
+def test_unlinked_open_file_lives_until_last_release(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"still here")
+    fs.open_inode(ino)
+    fs.open_inode(ino)
+    fs.unlink(1, b"f")
+    assert fs.getattr(ino).nlink == 0
+    assert fs.read(ino, 0, 100) == b"still here"
+    fs.write(ino, 0, b"STILL")
+    assert fsck.check(fs) == []
+    fs.release_inode(ino)
+    assert fs.read(ino, 0, 100) == b"STILL here"
+    fs.release_inode(ino)
+    with pytest.raises(FsError):
+        fs.getattr(ino)
+    assert fs._db.execute("SELECT count(*) FROM orphan").fetchone() == (0,)
+
+
+def test_removed_open_directory_is_orphan_until_release(fs: VolFs) -> None:
+    d = fs.mkdir(1, b"d", 0o755, 0, 0, NOW)
+    fs.open_inode(d)
+    fs.rmdir(1, b"d")
+    assert fs.getattr(d).nlink == 0
+    assert [e.name for e in fs.readdir(d, 2)] == []
+    fs.release_inode(d)
+    with pytest.raises(FsError):
+        fs.getattr(d)
+
+
+def test_rename_over_open_file_keeps_it_as_orphan(fs: VolFs) -> None:
+    new_file(fs, b"a", b"A")
+    b = new_file(fs, b"b", b"B")
+    fs.open_inode(b)
+    fs.rename(1, b"a", 1, b"b", 0)
+    assert fs.read(b, 0, 1) == b"B"
+    fs.release_inode(b)
+    with pytest.raises(FsError):
+        fs.getattr(b)
+
+
+def test_release_of_linked_file_keeps_it(fs: VolFs) -> None:
+    ino = new_file(fs, b"f", b"x")
+    fs.open_inode(ino)
+    fs.release_inode(ino)
+    assert fs.read(ino, 0, 1) == b"x"
