@@ -30,3 +30,18 @@ XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 65536
 XATTR_LIST_MAX = 65536
 MAXSYMLINKS = 40
+
+# include/uapi/linux/mount.h (mount(2) flags; Namespace.mount and /proc/mounts options)
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+
+# include/uapi/linux/fs.h (the DT_* values of getdents64 = S_IFMT >> 12)
+DT_UNKNOWN = 0

@@ -1,0 +1,71 @@
+"""Credentials of a task and its filesystem context (Linux's struct cred + fs_struct + umask)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lxfs.vfs.namespace import Location
+
+
+@dataclass(slots=True)
+class Credentials:
+    """A task's ids. Permission checks use fsuid/fsgid (like Linux); fsuid 0 holds the filesystem
+    capabilities (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID, CAP_CHOWN, CAP_MKNOD),
+    euid 0 the others (CAP_SYS_ADMIN, CAP_SYS_CHROOT)."""
+
+    uid: int = 0
+    gid: int = 0
+    euid: int = 0
+    egid: int = 0
+    suid: int = 0
+    sgid: int = 0
+    fsuid: int = 0
+    fsgid: int = 0
+    groups: tuple[int, ...] = ()
+
+    @classmethod
+    def root(cls) -> Credentials:
+        return cls()
+
+    @classmethod
+    def user(cls, uid: int, gid: int, groups: tuple[int, ...] = ()) -> Credentials:
+        """All ids set to uid/gid, as after login."""
+        return cls(uid, gid, uid, gid, uid, gid, uid, gid, tuple(groups))
+
+    def in_group(self, gid: int) -> bool:
+        """Linux in_group_p: the fsgid or a supplementary group."""
+        return gid == self.fsgid or gid in self.groups
+
+    @property
+    def fs_capable(self) -> bool:
+        """Holds the filesystem capabilities (CAP_FS_MASK), which follow fsuid."""
+        return self.fsuid == 0
+
+    @property
+    def capable(self) -> bool:
+        """Holds the other capabilities (CAP_SYS_ADMIN, CAP_SYS_CHROOT ...), which follow euid."""
+        return self.euid == 0
+
+    def copy(self) -> Credentials:
+        return replace(self)
+
+    def for_access(self) -> Credentials:
+        """access(2)/faccessat without AT_EACCESS checks with the real ids (and root's powers only for
+        real uid 0)."""
+        return replace(self, fsuid=self.uid, fsgid=self.gid, euid=self.uid)
+
+
+@dataclass(slots=True)
+class FsContext:
+    """Per-task filesystem state: credentials, root (chroot), working directory, umask. ``copy()`` is
+    fork's copy; threads sharing CLONE_FS share the object."""
+
+    creds: Credentials
+    root: Location
+    cwd: Location
+    umask: int = 0o022
+
+    def copy(self) -> FsContext:
+        return FsContext(self.creds.copy(), self.root, self.cwd, self.umask)
