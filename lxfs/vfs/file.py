@@ -58,7 +58,7 @@ class OpenFile:
     ) -> None:
         self.ns = ns
         self.loc = loc
-        self.flags = (flags & ~_NOT_STATUS) | O_LARGEFILE
+        self.flags = flags & ~_NOT_STATUS
         self.ops = ops
         self.creds = creds or Credentials.root()  # the opener's (Linux's f_cred)
         self.dentry = dentry  # (parent, name) it was opened by, for paths of non-directories

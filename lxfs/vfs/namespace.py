@@ -33,10 +33,11 @@ from lxfs.linux import (
     NAME_MAX,
     PATH_MAX,
 )
+from lxfs.tmpfs import TmpFs
 from lxfs.vfs import inode, perm
 from lxfs.vfs.creds import Credentials, FsContext
 from lxfs.vfs.errors import FsError
-from lxfs.vfs.file import OpenFile
+from lxfs.vfs.file import O_LARGEFILE, OpenFile
 from lxfs.vfs.interfaces import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -80,6 +81,24 @@ _VALID_OPEN = (
     | os.O_SYNC
 )
 _now = inode.now_ns
+
+
+class _AnonFs(TmpFs):
+    """pipefs/anon_inodefs: inodes of pipes, sockets and eventfds, unreachable by path and freed at
+    their last release (not at nlink 0, as they keep nlink 1 as on Linux)."""
+
+    fs_type = "pipefs"
+
+    def __init__(self) -> None:
+        super().__init__(mode=0o700)
+
+    def release_inode(self, ino: int) -> None:
+        super().release_inode(ino)
+        attr = self.getattr(ino)
+        if attr.nlink:
+            name = b"%d" % ino
+            if self.lookup(self.root_ino, name) == ino and not self._inodes[ino].opens:
+                self.unlink(self.root_ino, name)
 
 
 class Mount:
@@ -147,8 +166,6 @@ class Namespace:
     """A mount namespace over ``root_fs``, and the path-based calls on it."""
 
     def __init__(self, root_fs: Filesystem, devices: DeviceRegistry | None = None, flags: int = 0) -> None:
-        from lxfs.tmpfs import TmpFs
-
         self.devices = devices
         self._mount_ids = itertools.count(1)
         self._anon_minor = itertools.count(16)
@@ -160,8 +177,7 @@ class Namespace:
         self._linkable: set[tuple[int, int]] = set()  # O_TMPFILE inodes that linkat may name
         self._tmp_names = itertools.count(1)
         # pipefs/anon_inodefs: an unattached mount holding the inodes of pipes, sockets, eventfds ...
-        anon_fs = TmpFs(mode=0o700)
-        anon_fs.fs_type = "pipefs"
+        anon_fs = _AnonFs()
         self.anon_mount = Mount(anon_fs, self._dev_of(anon_fs), next(self._mount_ids), None, None, 0, b"pipefs")
 
     def _dev_of(self, fs: Filesystem) -> int:
@@ -262,6 +278,8 @@ class Namespace:
                 target = cfs.readlink(child.ino)
                 if not target:
                     raise FsError(errno.ENOENT)
+                if cattr.atime_ns <= cattr.mtime_ns or cattr.atime_ns <= cattr.ctime_ns:
+                    inode.touch_atime(child, cattr)  # following reads the link (pick_link)
                 if not parts and target.endswith(b"/"):
                     must_dir = True
                 tparts = [p for p in target.split(b"/") if p]
@@ -539,6 +557,7 @@ class Namespace:
             target = loc.mount.fs.readlink(loc.ino)
             if not target:
                 raise FsError(errno.ENOENT)
+            inode.touch_atime(loc, attr)
             tstart = ctx.root if target[:1] == b"/" else parent
             return self._open_create(ctx, None, tstart, target, flags, mode, acc, links)
         return self._do_open(ctx, loc, attr, flags, acc, False, (parent, name))
@@ -586,7 +605,8 @@ class Namespace:
         elif fmt == stat.S_IFIFO:
             key = (mount.dev, loc.ino)
             pipe = self._fifos.get(key)
-            if pipe is None:
+            if pipe is None or not (pipe.readers or pipe.writers or pipe.waiting_readers or pipe.waiting_writers):
+                # the last close of a FIFO discards its pipe and any data left in it
                 pipe = self._fifos[key] = Pipe()
             ops = fifo_open(pipe, flags)
         elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
@@ -597,7 +617,7 @@ class Namespace:
                 ops = self.devices.open_device(fmt, os.major(attr.rdev), os.minor(attr.rdev), flags)
         elif fmt == stat.S_IFSOCK:
             raise FsError(errno.ENXIO)
-        file = OpenFile(self, loc, flags, ops, ctx.creds, dentry)
+        file = OpenFile(self, loc, flags | O_LARGEFILE, ops, ctx.creds, dentry)
         if truncate:
             try:
                 inode.do_truncate(ctx.creds, loc, attr, 0, always_times=True)
@@ -628,7 +648,9 @@ class Namespace:
                 name = b".lxfs-tmpfile-%d" % next(self._tmp_names)
             ino = fs.create(parent.ino, name, fmode, uid, gid, 0, _now())
             loc = Location(parent.mount, ino)
-            file = OpenFile(self, loc, flags & ~(_O_TMPFILE_BIT | os.O_DIRECTORY), None, ctx.creds, (parent, name))
+            file = OpenFile(
+                self, loc, flags & ~(_O_TMPFILE_BIT | os.O_DIRECTORY) | O_LARGEFILE, None, ctx.creds, (parent, name)
+            )
             fs.unlink(parent.ino, name)
             fs.setattr(parent.ino, SetAttr(mtime_ns=pattr.mtime_ns, ctime_ns=pattr.ctime_ns))
         if not flags & os.O_EXCL:
@@ -646,18 +668,17 @@ class Namespace:
         status = flags & (os.O_NONBLOCK | os.O_DIRECT)
         reader = OpenFile(self, loc, os.O_RDONLY | status, PipeReader(p), ctx.creds, None, name)
         writer = OpenFile(self, loc, os.O_WRONLY | status, PipeWriter(p), ctx.creds, None, name)
-        self._release_anon(loc)
         return reader, writer
 
     def anon_inode(self, ctx: FsContext, mode: int) -> Location:
-        """A fresh inode on the internal pipefs/anon mount (for pipes, sockets, eventfds ...). Open
-        files on it with ``OpenFile(ns, loc, flags, ops, creds, None, name)``, then call
-        ``_release_anon(loc)`` so that the inode is freed with its last open file."""
+        """A fresh inode (nlink 1) on the internal pipefs mount (for pipes, sockets, eventfds ...),
+        freed when the last OpenFile on it closes: open one at once with
+        ``OpenFile(ns, loc, flags, ops, creds, None, name)``."""
         fs = self.anon_mount.fs
         creds = ctx.creds
         with fs.transaction():
-            name = b"%d" % next(self._tmp_names)
-            ino = fs.create(fs.root_ino, name, mode, creds.fsuid, creds.fsgid, 0, _now())
+            ino = fs.create(fs.root_ino, b"new", mode, creds.fsuid, creds.fsgid, 0, _now())
+            fs.rename(fs.root_ino, b"new", fs.root_ino, b"%d" % ino, 0)
         return Location(self.anon_mount, ino)
 
     def open_anon(
@@ -668,15 +689,7 @@ class Namespace:
         (b"socket:[%d]")."""
         loc = self.anon_inode(ctx, mode)
         shown = name % loc.ino if b"%d" in name else name
-        file = OpenFile(self, loc, flags, ops, ctx.creds, None, shown)
-        self._release_anon(loc)
-        return file
-
-    def _release_anon(self, loc: Location) -> None:
-        fs = self.anon_mount.fs
-        name = fs.find_name(fs.root_ino, loc.ino)
-        if name is not None:
-            fs.unlink(fs.root_ino, name)
+        return OpenFile(self, loc, flags, ops, ctx.creds, None, shown)
 
     # -- stat and friends -----------------------------------------------------------------------------
 
@@ -1053,7 +1066,7 @@ class Namespace:
         inode.do_utimens(ctx.creds, loc, times)
 
     def truncate(self, ctx: FsContext, path: bytes, length: int) -> None:
-        """truncate(2): write permission, a regular file; times change only with the size."""
+        """truncate(2): write permission, a regular file; times change even when the size does not."""
         if length < 0:
             raise FsError(errno.EINVAL)
         loc, attr = self.resolve(ctx, None, path)
@@ -1063,7 +1076,7 @@ class Namespace:
         if fmt != stat.S_IFREG:
             raise FsError(errno.EINVAL)
         inode.inode_permission(loc.mount, attr, ctx.creds, perm.MAY_WRITE)
-        inode.do_truncate(ctx.creds, loc, attr, length, always_times=False)
+        inode.do_truncate(ctx.creds, loc, attr, length, always_times=True)
 
     # -- extended attributes by path ------------------------------------------------------------------
 
