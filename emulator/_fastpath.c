@@ -1,0 +1,442 @@
+/* emulator._fastpath: the emulator's hot path in C (DESIGN.md "The C hot path", "TLB mode").
+ *
+ * One Engine per Unicorn instance (= one guest address space). It owns:
+ *  - the syscall trampoline: reads rax, rdi, rsi, rdx, r10, r8, r9 (+ rip, eflags) in one batch, sets
+ *    RCX/R11 as the CPU's `syscall` does, calls one Python dispatcher with the seven integers and
+ *    writes its result to rax (a result of None leaves rax alone);
+ *  - the UC_TLB_VIRTUAL fill hook: a sorted table of (start, end, prot, physical base) that Python
+ *    keeps in step with the VMA list; data accesses get read/write pages, fetches read/exec pages;
+ *  - emu_start without the GIL (re-taken only around the dispatcher call), and a host timer thread
+ *    that calls uc_emu_stop on the running engine every few milliseconds (preemption).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+#include <unicorn/unicorn.h>
+
+typedef struct {
+    uint64_t start, end, phys;
+    uint32_t prot;
+} Area;
+
+typedef struct {
+    PyObject_HEAD
+    uc_engine *uc;
+    PyObject *dispatcher;
+    PyThreadState *tstate; /* the Python thread while the guest runs without the GIL */
+    PyObject *exc_type, *exc_value, *exc_tb;
+    uc_hook h_syscall, h_tlb;
+    Area *areas;
+    Py_ssize_t n_areas, cap_areas;
+    uint64_t fault_addr;
+    int fault_type;
+    int hooked;
+    unsigned long long syscalls;
+} Engine;
+
+/* The engine the CPU is running now, for the preemption timer. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static Engine *running = NULL;
+static pthread_t timer_thread;
+static volatile int timer_on = 0;
+static volatile long timer_interval_us = 4000;
+
+static const int syscall_regs[9] = {
+    UC_X86_REG_RAX, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_R10,
+    UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_RIP, UC_X86_REG_EFLAGS,
+};
+
+static void hook_syscall(uc_engine *uc, void *user_data)
+{
+    Engine *self = (Engine *)user_data;
+    uint64_t v[9] = {0};
+    void *ptrs[9];
+    for (int i = 0; i < 9; i++)
+        ptrs[i] = &v[i];
+    uc_reg_read_batch(uc, (int *)syscall_regs, ptrs, 9);
+    /* syscall(2) ABI: the CPU leaves the return address in rcx and rflags in r11. RIP still points at
+     * the syscall instruction here (Unicorn adds its length after the hook). */
+    uint64_t rcx = v[7] + 2, r11 = v[8];
+    uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
+    uc_reg_write(uc, UC_X86_REG_R11, &r11);
+    self->syscalls++;
+
+    PyEval_RestoreThread(self->tstate);
+    PyObject *args[7];
+    int ok = 1;
+    for (int i = 0; i < 7; i++) {
+        args[i] = PyLong_FromUnsignedLongLong(v[i]);
+        if (!args[i]) {
+            for (int j = 0; j < i; j++)
+                Py_DECREF(args[j]);
+            ok = 0;
+            break;
+        }
+    }
+    PyObject *res = NULL;
+    if (ok) {
+        res = PyObject_Vectorcall(self->dispatcher, args, 7, NULL);
+        for (int i = 0; i < 7; i++)
+            Py_DECREF(args[i]);
+    }
+    if (res == NULL) {
+        /* A bug in the kernel: keep the exception for emu_start to raise, stop the CPU. */
+        if (!self->exc_type)
+            PyErr_Fetch(&self->exc_type, &self->exc_value, &self->exc_tb);
+        else
+            PyErr_Clear();
+        uc_emu_stop(uc);
+    } else {
+        if (res != Py_None) {
+            uint64_t rax = (uint64_t)PyLong_AsUnsignedLongLongMask(res);
+            if (rax == (uint64_t)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+            } else {
+                uc_reg_write(uc, UC_X86_REG_RAX, &rax);
+            }
+        }
+        Py_DECREF(res);
+    }
+    self->tstate = PyEval_SaveThread();
+}
+
+static bool hook_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry *result, void *user_data)
+{
+    Engine *self = (Engine *)user_data;
+    Py_ssize_t lo = 0, hi = self->n_areas - 1;
+    (void)uc;
+    while (lo <= hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        Area *a = &self->areas[mid];
+        if (vaddr < a->start) {
+            hi = mid - 1;
+        } else if (vaddr >= a->end) {
+            lo = mid + 1;
+        } else {
+            uint32_t need = type == UC_MEM_FETCH ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
+            if (!(a->prot & need))
+                break;
+            uint64_t page = vaddr & ~(uint64_t)0xfff;
+            result->paddr = a->phys + (page - a->start);
+            /* Code pages read+exec, data pages read+write: a store to a page holding translated code
+             * refills the entry, so self-modifying code is still caught by QEMU's dirty tracking. */
+            if (type == UC_MEM_FETCH)
+                result->perms = (uc_prot)(a->prot & (UC_PROT_READ | UC_PROT_EXEC));
+            else
+                result->perms = (uc_prot)(a->prot & (UC_PROT_READ | UC_PROT_WRITE));
+            return true;
+        }
+    }
+    self->fault_addr = vaddr;
+    self->fault_type = (int)type;
+    return false;
+}
+
+static int Engine_init(Engine *self, PyObject *args, PyObject *kwds)
+{
+    unsigned long long handle;
+    PyObject *dispatcher;
+    static char *kwlist[] = {"handle", "dispatcher", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "KO", kwlist, &handle, &dispatcher))
+        return -1;
+    if (self->hooked) {
+        PyErr_SetString(PyExc_RuntimeError, "Engine already initialised");
+        return -1;
+    }
+    self->uc = (uc_engine *)(uintptr_t)handle;
+    Py_INCREF(dispatcher);
+    self->dispatcher = dispatcher;
+    uc_err err = uc_hook_add(self->uc, &self->h_syscall, UC_HOOK_INSN, (void *)hook_syscall, self, 1, 0,
+                             UC_X86_INS_SYSCALL);
+    if (err != UC_ERR_OK) {
+        PyErr_Format(PyExc_RuntimeError, "uc_hook_add(syscall): %s", uc_strerror(err));
+        return -1;
+    }
+    err = uc_ctl_tlb_mode(self->uc, UC_TLB_VIRTUAL);
+    if (err != UC_ERR_OK) {
+        PyErr_Format(PyExc_RuntimeError, "uc_ctl_tlb_mode: %s", uc_strerror(err));
+        return -1;
+    }
+    err = uc_hook_add(self->uc, &self->h_tlb, UC_HOOK_TLB_FILL, (void *)hook_tlb_fill, self, 1, 0);
+    if (err != UC_ERR_OK) {
+        PyErr_Format(PyExc_RuntimeError, "uc_hook_add(tlb): %s", uc_strerror(err));
+        return -1;
+    }
+    self->hooked = 1;
+    return 0;
+}
+
+static void Engine_dealloc(Engine *self)
+{
+    pthread_mutex_lock(&running_lock);
+    if (running == self)
+        running = NULL;
+    pthread_mutex_unlock(&running_lock);
+    Py_XDECREF(self->dispatcher);
+    Py_XDECREF(self->exc_type);
+    Py_XDECREF(self->exc_value);
+    Py_XDECREF(self->exc_tb);
+    PyMem_Free(self->areas);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* close(): remove the hooks (before the Uc is closed by its owner). */
+static PyObject *Engine_close(Engine *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->hooked) {
+        uc_hook_del(self->uc, self->h_syscall);
+        uc_hook_del(self->uc, self->h_tlb);
+        self->hooked = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+/* set_areas(table): table is a bytes-like of packed little-endian (start, end, phys, prot) u64 quads,
+ * sorted by start and non-overlapping. */
+static PyObject *Engine_set_areas(Engine *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t n = view.len / 32;
+    if (n > self->cap_areas) {
+        Area *a = PyMem_Realloc(self->areas, (size_t)n * sizeof(Area));
+        if (!a) {
+            PyBuffer_Release(&view);
+            return PyErr_NoMemory();
+        }
+        self->areas = a;
+        self->cap_areas = n;
+    }
+    const uint64_t *q = (const uint64_t *)view.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        self->areas[i].start = q[4 * i];
+        self->areas[i].end = q[4 * i + 1];
+        self->areas[i].phys = q[4 * i + 2];
+        self->areas[i].prot = (uint32_t)q[4 * i + 3];
+    }
+    self->n_areas = n;
+    PyBuffer_Release(&view);
+    uc_ctl_flush_tlb(self->uc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_flush_tlb(Engine *self, PyObject *unused)
+{
+    (void)unused;
+    uc_ctl_flush_tlb(self->uc);
+    Py_RETURN_NONE;
+}
+
+/* emu_start(pc) -> uc_err: run until emu_stop (syscall hook, timer, fault). Never a timeout or count. */
+static PyObject *Engine_emu_start(Engine *self, PyObject *arg)
+{
+    unsigned long long pc = PyLong_AsUnsignedLongLongMask(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    self->fault_addr = 0;
+    self->fault_type = 0;
+    pthread_mutex_lock(&running_lock);
+    running = self;
+    pthread_mutex_unlock(&running_lock);
+    self->tstate = PyEval_SaveThread();
+    uc_err err = uc_emu_start(self->uc, pc, 0, 0, 0);
+    PyEval_RestoreThread(self->tstate);
+    self->tstate = NULL;
+    pthread_mutex_lock(&running_lock);
+    running = NULL;
+    pthread_mutex_unlock(&running_lock);
+    if (self->exc_type) {
+        PyErr_Restore(self->exc_type, self->exc_value, self->exc_tb);
+        self->exc_type = self->exc_value = self->exc_tb = NULL;
+        return NULL;
+    }
+    return PyLong_FromLong((long)err);
+}
+
+static PyObject *Engine_stop(Engine *self, PyObject *unused)
+{
+    (void)unused;
+    uc_emu_stop(self->uc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_fault(Engine *self, PyObject *unused)
+{
+    (void)unused;
+    return Py_BuildValue("(Ki)", (unsigned long long)self->fault_addr, self->fault_type);
+}
+
+/* reg_read(ids) -> list of ints (64-bit registers), one uc_reg_read_batch. */
+static PyObject *Engine_reg_read(Engine *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "register ids");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > 64) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "at most 64 registers");
+        return NULL;
+    }
+    int ids[64];
+    uint64_t vals[64];
+    void *ptrs[64];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ids[i] = (int)PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        vals[i] = 0;
+        ptrs[i] = &vals[i];
+    }
+    Py_DECREF(seq);
+    if (PyErr_Occurred())
+        return NULL;
+    uc_reg_read_batch(self->uc, ids, ptrs, (int)n);
+    PyObject *out = PyList_New(n);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(out, i, PyLong_FromUnsignedLongLong(vals[i]));
+    return out;
+}
+
+/* reg_write(ids, values): one uc_reg_write_batch of 64-bit registers. */
+static PyObject *Engine_reg_write(Engine *self, PyObject *args)
+{
+    PyObject *ids_o, *vals_o;
+    if (!PyArg_ParseTuple(args, "OO", &ids_o, &vals_o))
+        return NULL;
+    PyObject *ids_s = PySequence_Fast(ids_o, "register ids");
+    if (!ids_s)
+        return NULL;
+    PyObject *vals_s = PySequence_Fast(vals_o, "register values");
+    if (!vals_s) {
+        Py_DECREF(ids_s);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(ids_s);
+    if (n > 64 || n != PySequence_Fast_GET_SIZE(vals_s)) {
+        Py_DECREF(ids_s);
+        Py_DECREF(vals_s);
+        PyErr_SetString(PyExc_ValueError, "bad register lists");
+        return NULL;
+    }
+    int ids[64];
+    uint64_t vals[64];
+    void *ptrs[64];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ids[i] = (int)PyLong_AsLong(PySequence_Fast_GET_ITEM(ids_s, i));
+        vals[i] = (uint64_t)PyLong_AsUnsignedLongLongMask(PySequence_Fast_GET_ITEM(vals_s, i));
+        ptrs[i] = &vals[i];
+    }
+    Py_DECREF(ids_s);
+    Py_DECREF(vals_s);
+    if (PyErr_Occurred())
+        return NULL;
+    uc_reg_write_batch(self->uc, ids, ptrs, (int)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_get_syscalls(Engine *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(self->syscalls);
+}
+
+static PyMethodDef Engine_methods[] = {
+    {"close", (PyCFunction)Engine_close, METH_NOARGS, "Remove the hooks."},
+    {"set_areas", (PyCFunction)Engine_set_areas, METH_O, "Replace the TLB-fill table (packed u64 quads)."},
+    {"flush_tlb", (PyCFunction)Engine_flush_tlb, METH_NOARGS, "Invalidate the guest TLB."},
+    {"emu_start", (PyCFunction)Engine_emu_start, METH_O, "Run from pc until stopped; returns uc_err."},
+    {"stop", (PyCFunction)Engine_stop, METH_NOARGS, "uc_emu_stop."},
+    {"fault", (PyCFunction)Engine_fault, METH_NOARGS, "(address, access type) of the last failed TLB fill."},
+    {"reg_read", (PyCFunction)Engine_reg_read, METH_O, "Read 64-bit registers."},
+    {"reg_write", (PyCFunction)Engine_reg_write, METH_VARARGS, "Write 64-bit registers."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Engine_getset[] = {
+    {"syscalls", (getter)Engine_get_syscalls, NULL, "syscalls dispatched", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject EngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "emulator._fastpath.Engine",
+    .tp_basicsize = sizeof(Engine),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Engine_init,
+    .tp_dealloc = (destructor)Engine_dealloc,
+    .tp_methods = Engine_methods,
+    .tp_getset = Engine_getset,
+};
+
+static void *timer_main(void *unused)
+{
+    (void)unused;
+    while (timer_on) {
+        struct timespec ts = {timer_interval_us / 1000000, (timer_interval_us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&running_lock);
+        if (running)
+            uc_emu_stop(running->uc);
+        pthread_mutex_unlock(&running_lock);
+    }
+    return NULL;
+}
+
+/* start_timer(interval_us): preempt the running engine every interval (idempotent). */
+static PyObject *fp_start_timer(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    long us = PyLong_AsLong(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    timer_interval_us = us > 100 ? us : 100;
+    if (!timer_on) {
+        timer_on = 1;
+        if (pthread_create(&timer_thread, NULL, timer_main, NULL) != 0) {
+            timer_on = 0;
+            PyErr_SetString(PyExc_OSError, "pthread_create");
+            return NULL;
+        }
+        pthread_detach(timer_thread);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *fp_stop_timer(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    timer_on = 0;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"start_timer", fp_start_timer, METH_O, "Start the preemption timer."},
+    {"stop_timer", fp_stop_timer, METH_NOARGS, "Stop the preemption timer."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastpath_module = {
+    PyModuleDef_HEAD_INIT, "emulator._fastpath", "The emulator's C hot path.", -1, module_methods,
+};
+
+PyMODINIT_FUNC PyInit__fastpath(void)
+{
+    if (PyType_Ready(&EngineType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&fastpath_module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&EngineType);
+    if (PyModule_AddObject(m, "Engine", (PyObject *)&EngineType) < 0) {
+        Py_DECREF(&EngineType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,192 @@
+"""The emulated x86-64 CPU of one address space: a Unicorn instance, its C fast path and thread contexts.
+
+DESIGN.md "The emulator": one Uc per address space with the default CPU model, UC_TLB_VIRTUAL with the C
+TLB-fill hook, the C syscall trampoline, guest memory mapped from host buffers with ``mem_map_ptr`` at
+private "physical" addresses (the TLB-fill table maps virtual pages onto them), Linux's initial FPU state.
+Falls back to ctypes hooks (emulator._ctypes_engine) when the extension was not built.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import UcContext
+
+try:
+    from emulator._fastpath import Engine, start_timer, stop_timer
+except ImportError:  # no compiler at install time: the slower pure-ctypes engine (DESIGN.md)
+    from emulator._ctypes_engine import Engine, start_timer, stop_timer
+
+__all__ = ["GPRS", "Cpu", "Dispatcher", "start_timer", "stop_timer"]
+
+# Syscall dispatcher: (nr, a0..a5) -> value for rax, or None to leave rax alone.
+Dispatcher = Callable[[int, int, int, int, int, int, int], int | None]
+
+# uc_err values (unicorn.h) the scheduler tells apart
+UC_ERR_OK = 0
+UC_ERR_INSN_INVALID = 10
+UC_ERR_EXCEPTION = 21
+
+# The integer registers in struct sigcontext / user_regs order used throughout the kernel.
+GPR_NAMES = (
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "rdi", "rsi", "rbp", "rbx", "rdx", "rax", "rcx", "rsp", "rip", "eflags",
+)  # fmt: skip
+GPRS = tuple(getattr(X, "UC_X86_REG_" + name.upper()) for name in GPR_NAMES)
+FS_BASE = X.UC_X86_REG_FS_BASE
+GS_BASE = X.UC_X86_REG_GS_BASE
+RIP = X.UC_X86_REG_RIP
+RSP = X.UC_X86_REG_RSP
+RAX = X.UC_X86_REG_RAX
+EFLAGS = X.UC_X86_REG_EFLAGS
+XMMS = tuple(getattr(X, f"UC_X86_REG_XMM{i}") for i in range(16))
+STS = tuple(getattr(X, f"UC_X86_REG_ST{i}") for i in range(8))
+
+# Linux's initial FPU state (arch/x86/kernel/fpu/init.c): x87 control word 0x37f, MXCSR 0x1f80.
+FCW_DEFAULT = 0x37F
+MXCSR_DEFAULT = 0x1F80
+EFLAGS_DEFAULT = 0x202  # IF set, as a fresh user task sees it
+
+PHYS_BASE = 1 << 32  # physical addresses are private to a Uc; hand them out upwards from here
+
+
+class Cpu:
+    """One Unicorn instance (an address space's CPU) with the C fast path installed."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        handle = self.uc._uch.value  # type: ignore[union-attr]
+        self.engine = Engine(handle, dispatcher)
+        self._next_phys = PHYS_BASE
+        self.uc.reg_write(X.UC_X86_REG_MXCSR, MXCSR_DEFAULT)
+        self.uc.reg_write(X.UC_X86_REG_FPCW, FCW_DEFAULT)
+        self.closed = False
+
+    # -- physical memory ------------------------------------------------------------------------
+
+    def map_phys(self, host_addr: int, size: int) -> int:
+        """Map a host buffer at a fresh physical address (never reused, so no stale translation can
+        match it) and return that address."""
+        phys = self._next_phys
+        self._next_phys += size + 0x10000  # a guard gap keeps regions apart
+        self.uc.mem_map_ptr(phys, size, UC_PROT_ALL, host_addr)
+        return phys
+
+    def unmap_phys(self, phys: int, size: int) -> None:
+        self.uc.mem_unmap(phys, size)
+
+    def set_areas(self, areas: Sequence[tuple[int, int, int, int]]) -> None:
+        """The TLB-fill table: sorted (start, end, phys, prot); also flushes the guest TLB."""
+        self.engine.set_areas(b"".join(struct.pack("<4Q", *a) for a in areas))
+
+    def remove_cache(self, start: int, end: int) -> None:
+        """Drop translated code for [start, end) (after the kernel wrote into code pages)."""
+        self.uc.ctl_remove_cache(start, end)
+
+    # -- registers --------------------------------------------------------------------------------
+
+    def regs(self) -> list[int]:
+        """The GPRS (see GPR_NAMES) of the loaded task."""
+        return self.engine.reg_read(GPRS)
+
+    def set_regs(self, values: Sequence[int]) -> None:
+        self.engine.reg_write(GPRS, values)
+
+    def reg(self, reg_id: int) -> int:
+        return self.engine.reg_read((reg_id,))[0]
+
+    def set_reg(self, reg_id: int, value: int) -> None:
+        self.engine.reg_write((reg_id,), (value,))
+
+    def full_state(self) -> dict[int, Any]:
+        """Every register a user task owns, to copy a thread into another Uc (fork)."""
+        uc = self.uc
+        ids = (*GPRS, FS_BASE, GS_BASE)
+        state: dict[int, Any] = dict(zip(ids, self.engine.reg_read(ids), strict=True))
+        for rid in (*XMMS, *STS, X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR):
+            state[rid] = uc.reg_read(rid)
+        return state
+
+    def set_full_state(self, state: dict[int, Any]) -> None:
+        for rid, value in state.items():
+            self.uc.reg_write(rid, value)
+
+    def reset_state(self, rip: int, rsp: int) -> None:
+        """A fresh process image (execve): zero registers, Linux's FPU defaults."""
+        uc = self.uc
+        self.set_regs([0] * len(GPRS))
+        for rid in XMMS:
+            uc.reg_write(rid, 0)
+        uc.reg_write(X.UC_X86_REG_MXCSR, MXCSR_DEFAULT)
+        uc.reg_write(X.UC_X86_REG_FPCW, FCW_DEFAULT)
+        self.engine.reg_write((RIP, RSP, EFLAGS, FS_BASE, GS_BASE), (rip, rsp, EFLAGS_DEFAULT, 0, 0))
+
+    # -- FPU state in fxsave format (for signal frames) --------------------------------------------
+
+    def fxsave(self) -> bytes:
+        """The 512-byte FXSAVE image of the x87/SSE state (struct _fpstate_64)."""
+        uc = self.uc
+        fcw = uc.reg_read(X.UC_X86_REG_FPCW)
+        fsw = uc.reg_read(X.UC_X86_REG_FPSW)
+        ftw = uc.reg_read(X.UC_X86_REG_FPTAG)
+        mxcsr = uc.reg_read(X.UC_X86_REG_MXCSR)
+        # abridged tag word: bit i set when ST(i) is not empty (full tag 0b11 = empty)
+        abridged = 0
+        for i in range(8):
+            if (ftw >> (2 * i)) & 3 != 3:
+                abridged |= 1 << i
+        out = bytearray(512)
+        struct.pack_into("<HHBxHQQII", out, 0, fcw, fsw, abridged, 0, 0, 0, mxcsr, 0xFFFF)
+        for i, rid in enumerate(STS):
+            mant, exp = uc.reg_read(rid)
+            struct.pack_into("<QH", out, 32 + 16 * i, mant, exp)
+        for i, rid in enumerate(XMMS):
+            v = uc.reg_read(rid)
+            out[160 + 16 * i : 176 + 16 * i] = v.to_bytes(16, "little")
+        return bytes(out)
+
+    def fxrstor(self, image: bytes) -> None:
+        uc = self.uc
+        fcw, fsw, abridged, _fop, _rip, _rdp, mxcsr, _mask = struct.unpack_from("<HHBxHQQII", image, 0)
+        ftw = 0
+        for i in range(8):
+            ftw |= (0 if abridged & (1 << i) else 3) << (2 * i)
+        uc.reg_write(X.UC_X86_REG_FPCW, fcw)
+        uc.reg_write(X.UC_X86_REG_FPSW, fsw)
+        uc.reg_write(X.UC_X86_REG_FPTAG, ftw)
+        uc.reg_write(X.UC_X86_REG_MXCSR, mxcsr & 0xFFFF)
+        for i, rid in enumerate(STS):
+            mant, exp = struct.unpack_from("<QH", image, 32 + 16 * i)
+            uc.reg_write(rid, (mant, exp))
+        for i, rid in enumerate(XMMS):
+            uc.reg_write(rid, int.from_bytes(image[160 + 16 * i : 176 + 16 * i], "little"))
+
+    # -- thread contexts -----------------------------------------------------------------------------
+
+    def new_context(self) -> UcContext:
+        return self.uc.context_save()
+
+    def save(self, ctx: UcContext) -> None:
+        self.uc.context_update(ctx)
+
+    def restore(self, ctx: UcContext) -> None:
+        self.uc.context_restore(ctx)
+
+    def run(self, pc: int) -> int:
+        """Run from pc until stopped; the uc_err code (0 for a plain stop)."""
+        return self.engine.emu_start(pc)
+
+    def stop(self) -> None:
+        self.engine.stop()
+
+    def fault(self) -> tuple[int, int]:
+        return self.engine.fault()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.engine.close()
