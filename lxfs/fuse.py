@@ -1,14 +1,20 @@
-"""The FUSE adapter: a VFS Namespace on a host mount point through libfuse3 (ctypes types from mfusepy).
+"""The FUSE adapter: a VFS Namespace on a host mount point through libfuse3's low-level API (ctypes;
+struct layouts and the library handle from mfusepy).
 
-Every FUSE callback is one VFS call (the same Namespace/OpenFile methods the emulator's syscalls use)
-with the caller's credentials from fuse_get_context: fsuid, fsgid and the supplementary groups read
-from /proc/PID/status (only for non-root callers; root needs none). Errors become -errno in one place
-(``FuseAdapter._guard``). Open files and directories are VFS OpenFiles indexed by the FUSE file handle,
-so unlink and rename while open behave as on Linux and libfuse never makes ``.fuse_hidden`` files.
+Every FUSE request is one VFS call, the same Namespace/OpenFile/inode methods the emulator's syscalls
+use, made with the caller's credentials: fsuid and fsgid from the request, supplementary groups from
+/proc/PID/status (read only for non-root callers; root's groups decide nothing). Errors become -errno
+in one place (``FuseAdapter._guard``).
 
-The session is driven here (fuse_new/fuse_mount/fuse_loop) rather than through fuse_main, so a mount
-can run in the CLI's main thread (with libfuse's SIGINT/SIGTERM handlers: a clean unmount) or on a
-thread inside the emulator's kernel process (no signal handlers taken, a kernel lock around each op).
+Why the low-level API: FUSE node ids here are inodes, (mount, ino) -> node id, so hard links are one
+kernel inode (a change through one name is seen through the others at once) and fstat/ftruncate of an
+unlinked open file reach its OpenFile. libfuse's high-level API numbers nodes per path, which gives
+neither (stale attributes through other links, ESTALE after unlink). Open files and directories are VFS
+OpenFiles indexed by the FUSE file handle, so unlink and rename while open behave as on Linux and no
+``.fuse_hidden`` files exist.
+
+A request whose target is a name in a directory runs with the directory as the context's cwd and the
+name as a relative path (openat(AT_FDCWD, name)); a request on a node itself uses AT_EMPTY_PATH.
 """
 
 from __future__ import annotations
@@ -22,47 +28,153 @@ import stat
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from ctypes import POINTER, c_char_p, c_double, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mfusepy
-from mfusepy import c_stat, c_statvfs, fuse_config, fuse_conn_info, fuse_file_info, fuse_operations
+from mfusepy import c_stat, c_statvfs, fuse_conn_info, fuse_file_info
 
-from lxfs.linux import AT_EACCESS, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW
+from lxfs.linux import AT_EACCESS, AT_EMPTY_PATH, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT
+from lxfs.vfs import inode
 from lxfs.vfs.creds import Credentials
 from lxfs.vfs.errors import FsError
+from lxfs.vfs.file import OpenFile
+from lxfs.vfs.stat import Stat
 
 if TYPE_CHECKING:
-    from lxfs.vfs.file import OpenFile
-    from lxfs.vfs.namespace import Namespace
+    from lxfs.vfs.interfaces import Filesystem
+    from lxfs.vfs.namespace import Location, Namespace
 
 log = logging.getLogger(__name__)
 
 # include/fuse_common.h
 FUSE_CAP_ATOMIC_O_TRUNC = 1 << 3
 FUSE_CAP_HANDLE_KILLPRIV = 1 << 20
-FUSE_FILL_DIR_PLUS = 1 << 1
+# include/fuse_lowlevel.h
+FUSE_SET_ATTR_MODE = 1 << 0
+FUSE_SET_ATTR_UID = 1 << 1
+FUSE_SET_ATTR_GID = 1 << 2
+FUSE_SET_ATTR_SIZE = 1 << 3
+FUSE_SET_ATTR_ATIME = 1 << 4
+FUSE_SET_ATTR_MTIME = 1 << 5
+FUSE_SET_ATTR_ATIME_NOW = 1 << 7
+FUSE_SET_ATTR_MTIME_NOW = 1 << 8
+FUSE_ROOT_ID = 1
+RENAME_EXCHANGE = 2  # include/uapi/linux/fs.h
+_DIRENT_BATCH = 1 << 16  # bytes of linux_dirent64 records fetched from the VFS per readdir step
 
 _libfuse = mfusepy._libfuse
-_DIRENT_BATCH = 1 << 16  # bytes of linux_dirent64 records fetched from the VFS per readdir step
+req_t = c_void_p
+ino_t = c_uint64
+fi_p = POINTER(fuse_file_info)
+stat_p = POINTER(c_stat)
 
 
 class _FuseArgs(ctypes.Structure):
-    _fields_ = [("argc", ctypes.c_int), ("argv", ctypes.POINTER(ctypes.c_char_p)), ("allocated", ctypes.c_int)]
+    _fields_ = [("argc", c_int), ("argv", POINTER(c_char_p)), ("allocated", c_int)]
 
 
-_libfuse.fuse_new_31.restype = ctypes.c_void_p
-_libfuse.fuse_new_31.argtypes = [ctypes.POINTER(_FuseArgs), ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-_libfuse.fuse_mount.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-_libfuse.fuse_loop.argtypes = [ctypes.c_void_p]
-_libfuse.fuse_unmount.argtypes = [ctypes.c_void_p]
-_libfuse.fuse_destroy.argtypes = [ctypes.c_void_p]
-_libfuse.fuse_get_session.restype = ctypes.c_void_p
-_libfuse.fuse_get_session.argtypes = [ctypes.c_void_p]
-_libfuse.fuse_set_signal_handlers.argtypes = [ctypes.c_void_p]
-_libfuse.fuse_remove_signal_handlers.argtypes = [ctypes.c_void_p]
-_libfuse.fuse_session_exit.argtypes = [ctypes.c_void_p]
-_libfuse.fuse_opt_free_args.argtypes = [ctypes.POINTER(_FuseArgs)]
+class _EntryParam(ctypes.Structure):
+    _fields_ = [
+        ("ino", c_uint64),
+        ("generation", c_uint64),
+        ("attr", c_stat),
+        ("attr_timeout", c_double),
+        ("entry_timeout", c_double),
+    ]
+
+
+class _Ctx(ctypes.Structure):
+    _fields_ = [("uid", c_uint32), ("gid", c_uint32), ("pid", ctypes.c_int32), ("umask", c_uint32)]
+
+
+class _ForgetData(ctypes.Structure):
+    _fields_ = [("ino", c_uint64), ("nlookup", c_uint64)]
+
+
+_F = ctypes.CFUNCTYPE
+# struct fuse_lowlevel_ops, in declaration order (libfuse 3.x, FUSE_USE_VERSION 35); None = unused slot
+_LL_OPS: list[tuple[str, Any]] = [
+    ("init", _F(None, c_void_p, POINTER(fuse_conn_info))),
+    ("destroy", _F(None, c_void_p)),
+    ("lookup", _F(None, req_t, ino_t, c_char_p)),
+    ("forget", _F(None, req_t, ino_t, c_uint64)),
+    ("getattr", _F(None, req_t, ino_t, fi_p)),
+    ("setattr", _F(None, req_t, ino_t, stat_p, c_int, fi_p)),
+    ("readlink", _F(None, req_t, ino_t)),
+    ("mknod", _F(None, req_t, ino_t, c_char_p, c_uint32, c_uint64)),
+    ("mkdir", _F(None, req_t, ino_t, c_char_p, c_uint32)),
+    ("unlink", _F(None, req_t, ino_t, c_char_p)),
+    ("rmdir", _F(None, req_t, ino_t, c_char_p)),
+    ("symlink", _F(None, req_t, c_char_p, ino_t, c_char_p)),
+    ("rename", _F(None, req_t, ino_t, c_char_p, ino_t, c_char_p, c_uint)),
+    ("link", _F(None, req_t, ino_t, ino_t, c_char_p)),
+    ("open", _F(None, req_t, ino_t, fi_p)),
+    ("read", _F(None, req_t, ino_t, c_size_t, c_int64, fi_p)),
+    ("write", _F(None, req_t, ino_t, c_void_p, c_size_t, c_int64, fi_p)),
+    ("flush", _F(None, req_t, ino_t, fi_p)),
+    ("release", _F(None, req_t, ino_t, fi_p)),
+    ("fsync", _F(None, req_t, ino_t, c_int, fi_p)),
+    ("opendir", _F(None, req_t, ino_t, fi_p)),
+    ("readdir", _F(None, req_t, ino_t, c_size_t, c_int64, fi_p)),
+    ("releasedir", _F(None, req_t, ino_t, fi_p)),
+    ("fsyncdir", _F(None, req_t, ino_t, c_int, fi_p)),
+    ("statfs", _F(None, req_t, ino_t)),
+    ("setxattr", _F(None, req_t, ino_t, c_char_p, c_void_p, c_size_t, c_int)),
+    ("getxattr", _F(None, req_t, ino_t, c_char_p, c_size_t)),
+    ("listxattr", _F(None, req_t, ino_t, c_size_t)),
+    ("removexattr", _F(None, req_t, ino_t, c_char_p)),
+    ("access", _F(None, req_t, ino_t, c_int)),
+    ("create", _F(None, req_t, ino_t, c_char_p, c_uint32, fi_p)),
+    ("getlk", c_void_p),
+    ("setlk", c_void_p),
+    ("bmap", c_void_p),
+    ("ioctl", c_void_p),
+    ("poll", c_void_p),
+    ("write_buf", c_void_p),
+    ("retrieve_reply", c_void_p),
+    ("forget_multi", _F(None, req_t, c_size_t, POINTER(_ForgetData))),
+    ("flock", c_void_p),
+    ("fallocate", c_void_p),
+    ("readdirplus", c_void_p),
+    ("copy_file_range", c_void_p),
+    ("lseek", c_void_p),
+]
+
+
+class _LowlevelOps(ctypes.Structure):
+    _fields_ = [(name, proto) for name, proto in _LL_OPS]
+
+
+def _bind(name: str, restype: Any, *argtypes: Any) -> Any:
+    fn = getattr(_libfuse, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+fuse_session_new = _bind("fuse_session_new", c_void_p, POINTER(_FuseArgs), POINTER(_LowlevelOps), c_size_t, c_void_p)
+fuse_session_mount = _bind("fuse_session_mount", c_int, c_void_p, c_char_p)
+fuse_session_loop = _bind("fuse_session_loop", c_int, c_void_p)
+fuse_session_unmount = _bind("fuse_session_unmount", None, c_void_p)
+fuse_session_destroy = _bind("fuse_session_destroy", None, c_void_p)
+fuse_set_signal_handlers = _bind("fuse_set_signal_handlers", c_int, c_void_p)
+fuse_remove_signal_handlers = _bind("fuse_remove_signal_handlers", None, c_void_p)
+fuse_opt_free_args = _bind("fuse_opt_free_args", None, POINTER(_FuseArgs))
+fuse_req_ctx = _bind("fuse_req_ctx", POINTER(_Ctx), req_t)
+reply_err = _bind("fuse_reply_err", c_int, req_t, c_int)
+reply_none = _bind("fuse_reply_none", None, req_t)
+reply_entry = _bind("fuse_reply_entry", c_int, req_t, POINTER(_EntryParam))
+reply_create = _bind("fuse_reply_create", c_int, req_t, POINTER(_EntryParam), fi_p)
+reply_attr = _bind("fuse_reply_attr", c_int, req_t, stat_p, c_double)
+reply_readlink = _bind("fuse_reply_readlink", c_int, req_t, c_char_p)
+reply_open = _bind("fuse_reply_open", c_int, req_t, fi_p)
+reply_write = _bind("fuse_reply_write", c_int, req_t, c_size_t)
+reply_buf = _bind("fuse_reply_buf", c_int, req_t, c_char_p, c_size_t)
+reply_statfs = _bind("fuse_reply_statfs", c_int, req_t, POINTER(c_statvfs))
+reply_xattr = _bind("fuse_reply_xattr", c_int, req_t, c_size_t)
+add_direntry = _bind("fuse_add_direntry", c_size_t, req_t, c_void_p, c_size_t, c_char_p, stat_p, c_int64)
 
 
 class MountError(Exception):
@@ -94,18 +206,18 @@ class MountOptions:
 
 
 def _groups_of(pid: int) -> tuple[int, ...]:
-    """The supplementary groups of host process ``pid`` (the FUSE request carries only fsuid/fsgid)."""
+    """The supplementary groups of host process ``pid`` (a FUSE request carries only fsuid/fsgid)."""
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
                 if line.startswith(b"Groups:"):
                     return tuple(int(g) for g in line.split()[1:])
     except OSError:
-        pass  # the caller already exited: it gets only its primary group, like a setgroups([]) process
+        pass  # the caller already exited: its primary group only, like a process after setgroups([])
     return ()
 
 
-def _fill_stat(st: Any, s: Any) -> None:
+def _fill_stat(st: c_stat, s: Stat) -> None:
     """Copy a VFS Stat into a struct stat (hot path: plain attribute stores)."""
     st.st_ino = s.st_ino
     st.st_mode = s.st_mode
@@ -121,9 +233,26 @@ def _fill_stat(st: Any, s: Any) -> None:
     st.st_ctimespec.tv_sec, st.st_ctimespec.tv_nsec = divmod(s.st_ctime_ns, 1_000_000_000)
 
 
+Name = tuple["Location", bytes]  # (directory, name): one of the kernel's dentries
+
+
+class _Node:
+    """What the kernel holds a reference to: an inode, its lookup count and the names the kernel
+    reached it by (its dentries), used to reopen it as open(2) would."""
+
+    __slots__ = ("cache_key", "loc", "names", "nlookup")
+
+    def __init__(self, loc: Location) -> None:
+        self.loc = loc
+        self.names: list[Name] = []
+        self.nlookup = 0
+        self.cache_key: tuple[int, int] | None = None  # (mtime, size) at the last open: auto_cache
+
+
 class FuseAdapter:
-    """libfuse3 high-level callbacks over a Namespace. Each public ``op_*`` method has the C signature
-    of its fuse_operations slot; ``callbacks()`` builds the table with ``_guard`` around each."""
+    """libfuse3 low-level callbacks over a Namespace. Each ``op_*`` method has the C signature of its
+    fuse_lowlevel_ops slot after the request; it replies itself as its LAST step, so that ``_guard``
+    can reply with the error of anything raised before."""
 
     def __init__(
         self,
@@ -138,57 +267,159 @@ class FuseAdapter:
         self.on_init = on_init
         # The kernel applied the caller's umask already (no FUSE_CAP_DONT_MASK): umask 0 here.
         self.ctx = ns.context(Credentials.root(), umask=0)
-        self._creds: dict[tuple[int, int, tuple[int, ...]], Credentials] = {(0, 0, ()): Credentials.root()}
+        self._creds: dict[tuple[int, int, tuple[int, ...]], Credentials] = {}
+        root = _Node(ns.root)
+        root.nlookup = 1 << 62  # never forgotten
+        self.nodes: dict[int, _Node] = {FUSE_ROOT_ID: root}
+        self.by_loc: dict[Location, int] = {ns.root: FUSE_ROOT_ID}
+        self.by_name: dict[Name, int] = {}
+        self._next_id = FUSE_ROOT_ID + 1
         self.files: list[OpenFile | None] = []
         self._free: list[int] = []
-        self._c_ops: fuse_operations | None = None
         self._keep: list[Any] = []  # the ctypes callbacks must outlive the session
+        self._entry = _EntryParam()
+        self._stat = c_stat()
+        self._dirbuf = ctypes.create_string_buffer(0)
 
     # -- the one boundary: lock, credentials, errors --------------------------------------------------
 
-    def _enter(self) -> None:
-        c = _libfuse.fuse_get_context().contents
-        uid, gid = c.uid, c.gid
-        key = (uid, gid, _groups_of(c.pid) if uid else ())  # root's groups never decide anything
+    def _enter(self, req: int) -> None:
+        c = fuse_req_ctx(req).contents
+        uid = c.uid
+        key = (uid, c.gid, _groups_of(c.pid) if uid else ())  # root's groups never decide anything
         creds = self._creds.get(key)
         if creds is None:
             creds = self._creds[key] = Credentials.user(*key)
         self.ctx.creds = creds
 
-    def _guard(self, name: str, fn: Callable[..., int | None]) -> Callable[..., int]:
+    def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
         lock = self.lock
         enter = self._enter
 
-        def callback(*args: Any) -> int:
+        def callback(req: int, *args: Any) -> None:
             try:
                 with lock:
-                    enter()
-                    return fn(*args) or 0
+                    enter(req)
+                    fn(req, *args)
+                    return
             except FsError as exc:  # FsError -> -errno: the one conversion at the FUSE boundary
-                return -(exc.errno or errno.EIO)
-            except OSError as exc:
-                log.exception("FUSE %s: host error", name)
-                return -(exc.errno or errno.EIO)
+                err = exc.errno or errno.EIO
             except Exception:
                 log.exception("FUSE %s failed", name)
-                return -errno.EIO
+                err = errno.EIO
+            reply_err(req, err)
 
-        callback.__name__ = f"fuse_{name}"
         return callback
 
-    def callbacks(self) -> fuse_operations:
-        ops = fuse_operations()
-        for field in fuse_operations._fields_:
-            name, proto = field[0], field[1]
+    def callbacks(self) -> _LowlevelOps:
+        ops = _LowlevelOps()
+        for name, proto in _LL_OPS:
             fn = getattr(self, f"op_{name}", None)
             if fn is None:
                 continue
-            # init and destroy are not guarded: init returns a pointer, destroy runs at teardown
-            cb = proto(fn) if name in ("init", "destroy") else proto(self._guard(name, fn))
+            # init/destroy take no request; forget replies with nothing, so it cannot fail visibly
+            plain = name in ("init", "destroy", "forget", "forget_multi")
+            cb = proto(self._unguarded(name, fn) if plain else self._guard(name, fn))
             self._keep.append(cb)
             setattr(ops, name, cb)
-        self._c_ops = ops
         return ops
+
+    def _unguarded(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
+        lock = self.lock
+
+        def callback(*args: Any) -> None:
+            try:
+                with lock:
+                    fn(*args)
+            except Exception:
+                log.exception("FUSE %s failed", name)
+                if name.startswith("forget"):
+                    reply_none(args[0])
+
+        return callback
+
+    # -- nodes ------------------------------------------------------------------------------------------
+
+    def _node(self, nodeid: int) -> _Node:
+        node = self.nodes.get(nodeid)
+        if node is None:
+            raise FsError(errno.ESTALE)
+        return node
+
+    def _in(self, nodeid: int) -> _Node:
+        """Make directory ``nodeid`` the cwd for a name-relative VFS call."""
+        node = self._node(nodeid)
+        self.ctx.cwd = node.loc
+        return node
+
+    def _entry_for(self, parent: _Node, name: bytes, loc: Location, s: Stat) -> _EntryParam:
+        """Count one kernel reference to ``loc`` (found as ``name`` in ``parent``) and describe it."""
+        nodeid = self.by_loc.get(loc)
+        if nodeid is None:
+            nodeid = self._next_id
+            self._next_id += 1
+            node = self.nodes[nodeid] = _Node(loc)
+            self.by_loc[loc] = nodeid
+        else:
+            node = self.nodes[nodeid]
+        self._add_name((parent.loc, name), nodeid)
+        node.nlookup += 1
+        e = self._entry
+        e.ino = nodeid
+        e.generation = 0
+        _fill_stat(e.attr, s)
+        e.attr_timeout = self.options.attr_timeout
+        e.entry_timeout = self.options.entry_timeout
+        return e
+
+    def _lookup(self, parent: _Node, name: bytes) -> _EntryParam:
+        loc, attr = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
+        return self._entry_for(parent, name, loc, Stat.from_attr(attr, loc.mount.dev))
+
+    def _forget(self, nodeid: int, n: int) -> None:
+        node = self.nodes.get(nodeid)
+        if node is None or nodeid == FUSE_ROOT_ID:
+            return
+        node.nlookup -= n
+        if node.nlookup <= 0:
+            del self.nodes[nodeid]
+            if self.by_loc.get(node.loc) == nodeid:
+                del self.by_loc[node.loc]
+            for key in node.names:
+                if self.by_name.get(key) == nodeid:
+                    del self.by_name[key]
+
+    def _add_name(self, key: Name, nodeid: int) -> None:
+        old = self.by_name.get(key)
+        if old == nodeid:
+            return
+        if old is not None:
+            self._drop_name(key)
+        self.by_name[key] = nodeid
+        self.nodes[nodeid].names.append(key)
+
+    def _drop_name(self, key: Name) -> int | None:
+        nodeid = self.by_name.pop(key, None)
+        if nodeid is not None:
+            node = self.nodes.get(nodeid)
+            if node is not None and key in node.names:
+                node.names.remove(key)
+        return nodeid
+
+    def _named(self, node: _Node) -> bytes:
+        """Make the directory of one of the node's names the cwd and return that name (b"/" for the
+        root). Another process may have moved names: each is checked to still lead to the node."""
+        if node.loc == self.ns.root:
+            return b"/"
+        for parent, name in reversed(node.names):
+            self.ctx.cwd = parent
+            try:
+                loc, _ = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
+            except FsError:
+                continue
+            if loc == node.loc:
+                return name
+        raise FsError(errno.ESTALE)
 
     # -- file handles ---------------------------------------------------------------------------------
 
@@ -201,44 +432,27 @@ class FuseAdapter:
             self.files.append(file)
         return fh
 
-    def _file(self, fip: Any) -> OpenFile:
-        file = self.files[fip.contents.fh]
+    def _file(self, fi: Any) -> OpenFile:
+        file = self.files[fi.contents.fh]
         if file is None:
             raise FsError(errno.EBADF)
         return file
-
-    def _release(self, fip: Any) -> None:
-        fh = fip.contents.fh
-        file = self.files[fh]
-        self.files[fh] = None
-        self._free.append(fh)
-        if file is not None:
-            file.close()
 
     def close_all(self) -> None:
         """Close every OpenFile still held (the kernel normally releases them before unmounting)."""
         for fh, file in enumerate(self.files):
             if file is not None:
                 self.files[fh] = None
-                with self.lock:
-                    file.close()
+                file.close()
         self.files.clear()
         self._free.clear()
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
-    def op_init(self, conn: Any, config: Any) -> None:
-        cfg: fuse_config = config.contents
-        cfg.use_ino = 1  # st_ino and d_ino are the filesystem's own
-        cfg.hard_remove = 1  # no .fuse_hidden files: open handles are OpenFiles, not paths
-        cfg.nullpath_ok = 1  # handle ops get the OpenFile; no path is needed (nor exists after unlink)
-        cfg.auto_cache = 1
-        cfg.attr_timeout = self.options.attr_timeout
-        cfg.entry_timeout = self.options.entry_timeout
-        cfg.negative_timeout = 0.0
+    def op_init(self, _userdata: Any, conn: Any) -> None:
         c: fuse_conn_info = conn.contents
         # The VFS clears suid/sgid on write/truncate/chown itself (as the emulator needs); without this
-        # flag the kernel would send a chmod as the writer, which a non-owner may not do.
+        # the kernel would send a chmod as the writer, which a non-owner may not do.
         if c.capable & FUSE_CAP_HANDLE_KILLPRIV:
             c.want |= FUSE_CAP_HANDLE_KILLPRIV
         if c.capable & FUSE_CAP_ATOMIC_O_TRUNC:
@@ -246,57 +460,84 @@ class FuseAdapter:
         if self.on_init is not None:
             self.on_init()
 
-    def op_destroy(self, _private: Any) -> None:
-        try:
-            self.close_all()
-        except Exception:
-            log.exception("FUSE destroy: closing open files")
+    def op_destroy(self, _userdata: Any) -> None:
+        self.close_all()
 
-    # -- attributes -------------------------------------------------------------------------------------
+    def op_forget(self, req: int, nodeid: int, nlookup: int) -> None:
+        self._forget(nodeid, nlookup)
+        reply_none(req)
 
-    def op_getattr(self, path: bytes | None, st: Any, fip: Any) -> None:
-        s = self._file(fip).stat() if fip else self.ns.fstatat(self.ctx, None, path or b"/", AT_SYMLINK_NOFOLLOW)
-        _fill_stat(st.contents, s)
+    def op_forget_multi(self, req: int, count: int, forgets: Any) -> None:
+        for i in range(count):
+            self._forget(forgets[i].ino, forgets[i].nlookup)
+        reply_none(req)
 
-    def op_chmod(self, path: bytes | None, mode: int, fip: Any) -> None:
-        if fip:
-            self._file(fip).fchmod(self.ctx.creds, mode)
-        else:
-            self.ns.fchmodat(self.ctx, None, path or b"/", mode & 0o7777)
+    # -- lookup and attributes --------------------------------------------------------------------------
 
-    def op_chown(self, path: bytes | None, uid: int, gid: int, fip: Any) -> None:
-        uid = -1 if uid == 0xFFFFFFFF else uid
-        gid = -1 if gid == 0xFFFFFFFF else gid
-        if fip:
-            self._file(fip).fchown(self.ctx.creds, uid, gid)
-        else:
-            self.ns.fchownat(self.ctx, None, path or b"/", uid, gid, AT_SYMLINK_NOFOLLOW)
+    def op_lookup(self, req: int, parent: int, name: bytes) -> None:
+        e = self._lookup(self._in(parent), name)
+        reply_entry(req, e)
 
-    def op_truncate(self, path: bytes | None, length: int, fip: Any) -> None:
-        if fip:
-            self._file(fip).truncate(length, self.ctx.creds)
-        else:
-            self.ns.truncate(self.ctx, path or b"/", length)
+    def op_getattr(self, req: int, nodeid: int, fi: Any) -> None:
+        s = self._file(fi).stat() if fi else inode.do_stat(self._node(nodeid).loc)
+        st = self._stat
+        _fill_stat(st, s)
+        reply_attr(req, st, self.options.attr_timeout)
 
-    def op_utimens(self, path: bytes | None, tv: Any, fip: Any) -> None:
-        # libfuse passes UTIME_NOW/UTIME_OMIT through in tv_nsec, exactly as utimensat(2) takes them.
-        u = tv.contents
-        times = ((u.actime.tv_sec, u.actime.tv_nsec), (u.modtime.tv_sec, u.modtime.tv_nsec))
-        if fip:
-            self._file(fip).futimens(self.ctx.creds, times)
-        else:
-            self.ns.utimensat(self.ctx, None, path or b"/", times, AT_SYMLINK_NOFOLLOW)
+    def op_setattr(self, req: int, nodeid: int, attr: Any, to_set: int, fi: Any) -> None:
+        """One setattr request is what chmod/chown/truncate/utimensat asked for (Linux's notify_change
+        gets them one call at a time too); applied in libfuse's order: mode, owner, size, times."""
+        node = self._node(nodeid)
+        file = self._file(fi) if fi else None
+        ctx = self.ctx
+        ns = self.ns
+        a: c_stat = attr.contents
+        ctx.cwd = node.loc
+        if to_set & FUSE_SET_ATTR_MODE:
+            if file is not None:
+                file.fchmod(ctx.creds, a.st_mode & 0o7777)
+            else:
+                ns.fchmodat(ctx, None, b"", a.st_mode & 0o7777, AT_EMPTY_PATH)
+        if to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID):
+            uid = a.st_uid if to_set & FUSE_SET_ATTR_UID else -1
+            gid = a.st_gid if to_set & FUSE_SET_ATTR_GID else -1
+            if file is not None:
+                file.fchown(ctx.creds, uid, gid)
+            else:
+                ns.fchownat(ctx, None, b"", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+        if to_set & FUSE_SET_ATTR_SIZE:
+            if file is not None:
+                file.truncate(a.st_size, ctx.creds)
+            else:
+                ns.truncate(ctx, self._named(node), a.st_size)
+                ctx.cwd = node.loc
+        times_mask = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW
+        if to_set & times_mask:
+            times = (
+                _time(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, a.st_atimespec),
+                _time(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, a.st_mtimespec),
+            )
+            if file is not None:
+                file.futimens(ctx.creds, times)
+            else:
+                ns.utimensat(ctx, None, b"", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+        s = file.stat() if file is not None else inode.do_stat(node.loc)
+        st = self._stat
+        _fill_stat(st, s)
+        reply_attr(req, st, self.options.attr_timeout)
 
-    def op_access(self, path: bytes, mode: int) -> None:
-        self.ns.faccessat(self.ctx, None, path, mode, AT_EACCESS)
+    def op_access(self, req: int, nodeid: int, mask: int) -> None:
+        self.ctx.cwd = self._node(nodeid).loc
+        self.ns.faccessat(self.ctx, None, b"", mask, AT_EACCESS | AT_EMPTY_PATH)
+        reply_err(req, 0)
 
-    def op_readlink(self, path: bytes, buf: Any, size: int) -> None:
-        target = self.ns.readlinkat(self.ctx, None, path)[: size - 1]
-        ctypes.memmove(buf, target + b"\0", len(target) + 1)
+    def op_readlink(self, req: int, nodeid: int) -> None:
+        self.ctx.cwd = self._node(nodeid).loc
+        reply_readlink(req, self.ns.readlinkat(self.ctx, None, b""))
 
-    def op_statfs(self, path: bytes, buf: Any) -> None:
-        s = self.ns.statfs(self.ctx, path)
-        v: c_statvfs = buf.contents
+    def op_statfs(self, req: int, nodeid: int) -> None:
+        s = self.ns.statfs_of(self._node(nodeid).loc)
+        v = c_statvfs()
         v.f_bsize = s.f_bsize
         v.f_frsize = s.f_frsize
         v.f_blocks = s.f_blocks
@@ -306,105 +547,200 @@ class FuseAdapter:
         v.f_ffree = s.f_ffree
         v.f_favail = s.f_ffree
         v.f_namemax = s.f_namelen
+        reply_statfs(req, v)
 
     # -- names ------------------------------------------------------------------------------------------
 
-    def op_mknod(self, path: bytes, mode: int, rdev: int) -> None:
-        self.ns.mknodat(self.ctx, None, path, mode, rdev)
+    def op_mknod(self, req: int, parent: int, name: bytes, mode: int, rdev: int) -> None:
+        p = self._in(parent)
+        self.ns.mknodat(self.ctx, None, name, mode, rdev)
+        reply_entry(req, self._lookup(p, name))
 
-    def op_mkdir(self, path: bytes, mode: int) -> None:
-        self.ns.mkdirat(self.ctx, None, path, mode)
+    def op_mkdir(self, req: int, parent: int, name: bytes, mode: int) -> None:
+        p = self._in(parent)
+        self.ns.mkdirat(self.ctx, None, name, mode)
+        reply_entry(req, self._lookup(p, name))
 
-    def op_unlink(self, path: bytes) -> None:
-        self.ns.unlinkat(self.ctx, None, path, 0)
+    def op_symlink(self, req: int, target: bytes, parent: int, name: bytes) -> None:
+        p = self._in(parent)
+        self.ns.symlinkat(self.ctx, target, None, name)
+        reply_entry(req, self._lookup(p, name))
 
-    def op_rmdir(self, path: bytes) -> None:
-        self.ns.unlinkat(self.ctx, None, path, AT_REMOVEDIR)
+    def op_link(self, req: int, nodeid: int, newparent: int, newname: bytes) -> None:
+        node = self._node(nodeid)
+        p = self._node(newparent)
+        self.ctx.cwd = node.loc
+        target = OpenFile(self.ns, p.loc, os.O_PATH)  # the new name's directory as a dirfd
+        try:
+            self.ns.linkat(self.ctx, None, b"", target, newname, AT_EMPTY_PATH)
+        finally:
+            target.close()
+        self.ctx.cwd = p.loc
+        reply_entry(req, self._lookup(p, newname))
 
-    def op_symlink(self, target: bytes, path: bytes) -> None:
-        self.ns.symlinkat(self.ctx, target, None, path)
+    def op_unlink(self, req: int, parent: int, name: bytes) -> None:
+        p = self._in(parent)
+        self.ns.unlinkat(self.ctx, None, name, 0)
+        self._drop_name((p.loc, name))
+        reply_err(req, 0)
 
-    def op_link(self, old: bytes, new: bytes) -> None:
-        self.ns.linkat(self.ctx, None, old, None, new, 0)
+    def op_rmdir(self, req: int, parent: int, name: bytes) -> None:
+        p = self._in(parent)
+        self.ns.unlinkat(self.ctx, None, name, AT_REMOVEDIR)
+        self._drop_name((p.loc, name))
+        reply_err(req, 0)
 
-    def op_rename(self, old: bytes, new: bytes, flags: int) -> None:
-        self.ns.renameat2(self.ctx, None, old, None, new, flags)
+    def op_rename(self, req: int, parent: int, name: bytes, newparent: int, newname: bytes, flags: int) -> None:
+        old = self._in(parent)
+        new = self._node(newparent)
+        target = OpenFile(self.ns, new.loc, os.O_PATH)
+        try:
+            self.ns.renameat2(self.ctx, None, name, target, newname, flags)
+        finally:
+            target.close()
+        # move the names as the kernel moved its dentries
+        moved = self._drop_name((old.loc, name))
+        replaced = self._drop_name((new.loc, newname))
+        if moved is not None:
+            self._add_name((new.loc, newname), moved)
+        if replaced is not None and flags & RENAME_EXCHANGE:
+            self._add_name((old.loc, name), replaced)
+        reply_err(req, 0)
 
     # -- open files -------------------------------------------------------------------------------------
 
-    def op_open(self, path: bytes, fip: Any) -> None:
-        fi: fuse_file_info = fip.contents
-        fi.fh = self._install(self.ns.openat(self.ctx, None, path, fi.flags))
+    def _keep_cache(self, node: _Node, file: OpenFile) -> bool:
+        """auto_cache: keep the kernel's page cache when mtime and size are as at the last open."""
+        s = file.stat()
+        key = (s.st_mtime_ns, s.st_size)
+        keep = node.cache_key == key
+        node.cache_key = key
+        return keep
 
-    def op_create(self, path: bytes, mode: int, fip: Any) -> None:
-        fi: fuse_file_info = fip.contents
-        fi.fh = self._install(self.ns.openat(self.ctx, None, path, fi.flags | os.O_CREAT, mode & 0o7777))
+    def _open(self, node: _Node, flags: int) -> OpenFile:
+        """Open the node by the name the kernel reached it by, as open(2) did (the same permission
+        checks), and make sure that name still leads to it."""
+        file = self.ns.openat(self.ctx, None, self._named(node), flags)
+        if file.loc != node.loc:
+            file.close()
+            raise FsError(errno.ESTALE)
+        return file
 
-    def op_read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
-        data = self._file(fip).pread(size, offset)
-        ctypes.memmove(buf, data, len(data))
-        return len(data)
+    def op_open(self, req: int, nodeid: int, fi: Any) -> None:
+        node = self._node(nodeid)
+        f = fi.contents
+        file = self._open(node, f.flags)
+        f.keep_cache = self._keep_cache(node, file)
+        f.fh = self._install(file)
+        reply_open(req, fi)
 
-    def op_write(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
-        return self._file(fip).pwrite(ctypes.string_at(buf, size), offset, self.ctx.creds)
+    def op_create(self, req: int, parent: int, name: bytes, mode: int, fi: Any) -> None:
+        p = self._in(parent)
+        f = fi.contents
+        file = self.ns.openat(self.ctx, None, name, f.flags | os.O_CREAT, mode & 0o7777)
+        try:
+            e = self._entry_for(p, name, file.loc, file.stat())
+        except BaseException:
+            file.close()
+            raise
+        self.nodes[e.ino].cache_key = None
+        f.fh = self._install(file)
+        reply_create(req, e, fi)
 
-    def op_flush(self, path: bytes | None, fip: Any) -> None:
-        """close(2) of one descriptor: nothing to do, every write is already committed."""
+    def op_read(self, req: int, nodeid: int, size: int, offset: int, fi: Any) -> None:
+        data = self._file(fi).pread(size, offset)
+        reply_buf(req, data, len(data))
 
-    def op_release(self, path: bytes | None, fip: Any) -> None:
-        self._release(fip)
+    def op_write(self, req: int, nodeid: int, buf: int, size: int, offset: int, fi: Any) -> None:
+        reply_write(req, self._file(fi).pwrite(ctypes.string_at(buf, size), offset, self.ctx.creds))
 
-    def op_fsync(self, path: bytes | None, datasync: int, fip: Any) -> None:
-        self._file(fip).fsync(bool(datasync))
+    def op_flush(self, req: int, nodeid: int, fi: Any) -> None:
+        reply_err(req, 0)  # close(2) of one descriptor: every write is already committed
+
+    def op_release(self, req: int, nodeid: int, fi: Any) -> None:
+        fh = fi.contents.fh
+        file = self.files[fh]
+        self.files[fh] = None
+        self._free.append(fh)
+        if file is not None:
+            file.close()
+        reply_err(req, 0)
+
+    def op_fsync(self, req: int, nodeid: int, datasync: int, fi: Any) -> None:
+        self._file(fi).fsync(bool(datasync))
+        reply_err(req, 0)
 
     # -- directories ------------------------------------------------------------------------------------
 
-    def op_opendir(self, path: bytes, fip: Any) -> None:
-        fi: fuse_file_info = fip.contents
-        fi.fh = self._install(self.ns.openat(self.ctx, None, path, os.O_RDONLY | os.O_DIRECTORY))
+    def op_opendir(self, req: int, nodeid: int, fi: Any) -> None:
+        file = self._open(self._node(nodeid), os.O_RDONLY | os.O_DIRECTORY)
+        fi.contents.fh = self._install(file)
+        reply_open(req, fi)
 
-    def op_readdir(self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int) -> None:
-        file = self._file(fip)
+    def op_readdir(self, req: int, nodeid: int, size: int, offset: int, fi: Any) -> None:
+        file = self._file(fi)
         file.pos = offset  # the cookie of the last entry the kernel took
-        st = c_stat()
-        while True:
+        if len(self._dirbuf) < size:
+            self._dirbuf = ctypes.create_string_buffer(size)
+        buf = self._dirbuf
+        base = ctypes.addressof(buf)
+        used = 0
+        st = self._stat
+        full = False
+        while not full:
             entries = file.getdents(_DIRENT_BATCH)
             if not entries:
-                return
+                break
             for e in entries:
                 st.st_ino = e.ino
                 st.st_mode = e.dtype << 12
-                if filler(buf, e.name, st, e.offset, 0):
-                    return  # the kernel's buffer is full; it asks again from the last cookie
+                n = add_direntry(req, base + used, size - used, e.name, st, e.offset)
+                if n > size - used:
+                    full = True  # the kernel asks again from the last cookie it took
+                    break
+                used += n
+        reply_buf(req, buf, used)
 
-    def op_releasedir(self, path: bytes | None, fip: Any) -> None:
-        self._release(fip)
+    def op_releasedir(self, req: int, nodeid: int, fi: Any) -> None:
+        self.op_release(req, nodeid, fi)
 
-    def op_fsyncdir(self, path: bytes | None, datasync: int, fip: Any) -> None:
-        self._file(fip).fsync(bool(datasync))
+    def op_fsyncdir(self, req: int, nodeid: int, datasync: int, fi: Any) -> None:
+        self.op_fsync(req, nodeid, datasync, fi)
 
-    # -- extended attributes ----------------------------------------------------------------------------
+    # -- extended attributes: the VFS's inode-level calls (the same ones f*xattr(2) use) -----------------
 
-    def op_setxattr(self, path: bytes, name: bytes, value: Any, size: int, flags: int) -> None:
-        self.ns.setxattr(self.ctx, path, name, ctypes.string_at(value, size), flags, follow=False)
+    def op_setxattr(self, req: int, nodeid: int, name: bytes, value: int, size: int, flags: int) -> None:
+        inode.do_setxattr(self.ctx.creds, self._node(nodeid).loc, name, ctypes.string_at(value, size), flags)
+        reply_err(req, 0)
 
-    def op_getxattr(self, path: bytes, name: bytes, value: Any, size: int) -> int:
-        data = self.ns.getxattr(self.ctx, path, name, follow=False, size=size or None)
+    def op_getxattr(self, req: int, nodeid: int, name: bytes, size: int) -> None:
+        data = inode.do_getxattr(self.ctx.creds, self._node(nodeid).loc, name, size or None)
         if size:
-            ctypes.memmove(value, data, len(data))
-        return len(data)
+            reply_buf(req, data, len(data))
+        else:
+            reply_xattr(req, len(data))
 
-    def op_listxattr(self, path: bytes, out: Any, size: int) -> int:
-        names = self.ns.listxattr(self.ctx, path, follow=False, size=size or None)
+    def op_listxattr(self, req: int, nodeid: int, size: int) -> None:
+        names = inode.do_listxattr(self.ctx.creds, self._node(nodeid).loc, size or None)
         data = b"".join(n + b"\0" for n in names)
         if size:
             if len(data) > size:
                 raise FsError(errno.ERANGE)
-            ctypes.memmove(out, data, len(data))
-        return len(data)
+            reply_buf(req, data, len(data))
+        else:
+            reply_xattr(req, len(data))
 
-    def op_removexattr(self, path: bytes, name: bytes) -> None:
-        self.ns.removexattr(self.ctx, path, name, follow=False)
+    def op_removexattr(self, req: int, nodeid: int, name: bytes) -> None:
+        inode.do_removexattr(self.ctx.creds, self._node(nodeid).loc, name)
+        reply_err(req, 0)
+
+
+def _time(to_set: int, bit: int, now_bit: int, ts: Any) -> tuple[int, int]:
+    if to_set & now_bit:
+        return (0, UTIME_NOW)
+    if to_set & bit:
+        return (ts.tv_sec, ts.tv_nsec)
+    return (0, UTIME_OMIT)
 
 
 class FuseSession:
@@ -414,37 +750,36 @@ class FuseSession:
     def __init__(self, adapter: FuseAdapter, mountpoint: str) -> None:
         self.adapter = adapter
         self.mountpoint = os.path.abspath(mountpoint)
-        self._fuse: int | None = None
+        self._se: int | None = None
         self._ops = adapter.callbacks()
 
     def mount(self) -> None:
         argv_list = self.adapter.options.args()
-        argv = (ctypes.c_char_p * len(argv_list))(*argv_list)
-        args = _FuseArgs(len(argv_list), ctypes.cast(argv, ctypes.POINTER(ctypes.c_char_p)), 0)
-        fuse = _libfuse.fuse_new_31(ctypes.byref(args), ctypes.byref(self._ops), ctypes.sizeof(self._ops), None)
-        _libfuse.fuse_opt_free_args(ctypes.byref(args))
-        if not fuse:
+        argv = (c_char_p * len(argv_list))(*argv_list)
+        args = _FuseArgs(len(argv_list), ctypes.cast(argv, POINTER(c_char_p)), 0)
+        se = fuse_session_new(ctypes.byref(args), ctypes.byref(self._ops), ctypes.sizeof(self._ops), None)
+        fuse_opt_free_args(ctypes.byref(args))
+        if not se:
             raise MountError("libfuse refused the mount options")
-        if _libfuse.fuse_mount(fuse, os.fsencode(self.mountpoint)) != 0:
-            _libfuse.fuse_destroy(fuse)
+        if fuse_session_mount(se, os.fsencode(self.mountpoint)) != 0:
+            fuse_session_destroy(se)
             raise MountError(f"cannot mount on {self.mountpoint} (libfuse's message is above)")
-        self._fuse = fuse
+        self._se = se
 
     def loop(self, handle_signals: bool = False) -> None:
-        fuse = self._fuse
-        if fuse is None:
+        se = self._se
+        if se is None:
             raise MountError("not mounted")
-        session = _libfuse.fuse_get_session(fuse)
         if handle_signals:
-            _libfuse.fuse_set_signal_handlers(session)
+            fuse_set_signal_handlers(se)
         try:
-            _libfuse.fuse_loop(fuse)
+            fuse_session_loop(se)
         finally:
             if handle_signals:
-                _libfuse.fuse_remove_signal_handlers(session)
-            _libfuse.fuse_unmount(fuse)
-            _libfuse.fuse_destroy(fuse)  # calls op_destroy: open files are closed
-            self._fuse = None
+                fuse_remove_signal_handlers(se)
+            fuse_session_unmount(se)
+            fuse_session_destroy(se)  # calls op_destroy: open files are closed
+            self._se = None
 
 
 def unmount(mountpoint: str, lazy: bool = False) -> subprocess.CompletedProcess[str]:
@@ -566,3 +901,113 @@ def image_mounted_at(image: str) -> str | None:
         if sep > 0 and len(fields) > sep + 2 and fields[sep + 2] == want and fields[sep + 1].startswith("fuse"):
             return fields[4]
     return None
+
+
+# -- serving an image (lxfs mount) ------------------------------------------------------------------------
+
+
+def build_namespace(fs: Filesystem) -> Namespace:
+    """VolFs at /, and /proc (no running guest: an empty process list) where the image has a /proc
+    directory. /dev is left as stored in the image until devfs offers a Filesystem."""
+    from lxfs.vfs.namespace import Namespace
+
+    ns = Namespace(fs)
+    ctx = ns.context()
+    try:
+        from procfs.source import StaticSource
+        from procfs.table import ProcFs
+    except ImportError:
+        return ns
+    try:
+        if stat.S_ISDIR(ns.fstatat(ctx, None, b"/proc").st_mode):
+            ns.mount(ctx, b"/proc", ProcFs(StaticSource()), source=b"proc")
+    except FsError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise
+    return ns
+
+
+def pidfile_for(mountpoint: str) -> str:
+    """Where the server of ``mountpoint`` records its pid (so `lxfs umount` can wait for it)."""
+    import hashlib
+
+    digest = hashlib.sha1(os.fsencode(os.path.abspath(mountpoint))).hexdigest()[:16]
+    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+    return os.path.join(base, f"lxfs-mount-{os.getuid()}-{digest}.pid")
+
+
+def serve_image(
+    image: str,
+    mountpoint: str,
+    options: MountOptions,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Open ``image``, mount it on ``mountpoint`` and serve until unmounted or SIGINT/SIGTERM/SIGHUP
+    (then unmount cleanly). ``ready`` runs once the mount is attached. Raises MountError."""
+    import signal
+
+    from lxfs.volfs.schema import ImageError
+    from lxfs.volfs.volfs import VolFs
+
+    check_fuse_device()
+    check_mountpoint(mountpoint)
+    where = image_mounted_at(image)
+    if where is not None:
+        raise MountError(f"{image}: in use, already mounted at {where}")
+    try:
+        fs = VolFs.open(image, readonly=options.readonly)
+    except ImageError as exc:
+        raise MountError(str(exc)) from None
+    except FsError as exc:
+        raise MountError(f"{image}: cannot open: {exc.strerror}") from None
+    pidfile = pidfile_for(mountpoint)
+    try:
+        session = FuseSession(FuseAdapter(build_namespace(fs), None, options), mountpoint)
+        session.mount()
+        with open(pidfile, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        if ready is not None:
+            ready()
+        # libfuse installs its handlers (exit the loop, then unmount) only over SIG_DFL
+        saved = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            session.loop(handle_signals=True)
+        finally:
+            for s, h in saved.items():
+                signal.signal(s, h)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(pidfile)
+        fs.close()
+
+
+def umount_and_wait(mountpoint: str, timeout: float = 10.0) -> None:
+    """Unmount (fusermount3 -u) and wait for the server to finish writing the image. Raises MountError."""
+    import time
+
+    pidfile = pidfile_for(mountpoint)
+    try:
+        with open(pidfile) as f:
+            pid: int | None = int(f.read().strip() or 0) or None
+    except (OSError, ValueError):
+        pid = None
+    res = unmount(mountpoint)
+    if res.returncode != 0:
+        msg = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "fusermount3 failed"
+        if "busy" in msg.lower():
+            raise MountError(f"{mountpoint}: busy (a process has files open or its cwd there)")
+        if "not found in" in msg or "not mounted" in msg.lower():
+            raise MountError(f"{mountpoint}: not mounted")
+        raise MountError(f"{mountpoint}: {msg}")
+    if pid is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return  # someone else's process: we cannot wait for it
+        time.sleep(0.02)
+    raise MountError(f"{mountpoint}: unmounted, but its server (pid {pid}) is still running")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Annotated
@@ -68,5 +69,89 @@ def conformance(
     raise typer.Exit(0 if report.ok else 1)
 
 
+def mount(
+    image: Annotated[str, typer.Argument(help="The VolFs image to show.")],
+    mountpoint: Annotated[str, typer.Argument(help="An empty directory.")],
+    options: Annotated[list[str] | None, typer.Option("-o", help="Mount options: ro, rw (comma-separated).")] = None,
+    foreground: Annotated[bool, typer.Option("--foreground", "-f", help="Stay in the foreground.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="libfuse's request log on stderr (implies -f).")] = False,
+) -> None:
+    """Show IMAGE's tree (with /proc) on the host at MOUNTPOINT through FUSE; returns once it is mounted."""
+    from lxfs.fuse import MountError, MountOptions, serve_image
+
+    err = Console(stderr=True, highlight=False)
+    opts = MountOptions(fsname="lxfs:" + os.path.abspath(image), debug=debug)
+    for opt in ",".join(options or []).split(","):
+        if opt in ("", "rw"):
+            continue
+        if opt == "ro":
+            opts.readonly = True
+        else:
+            err.print(f"lxfs mount: unknown option {opt!r} (known: ro, rw)")
+            raise typer.Exit(2)
+    if foreground or debug:
+        try:
+            serve_image(image, mountpoint, opts)
+        except MountError as exc:
+            err.print(f"lxfs mount: {exc}")
+            raise typer.Exit(1) from None
+        return
+    raise typer.Exit(_mount_in_background(image, mountpoint, opts))
+
+
+def _mount_in_background(image: str, mountpoint: str, opts: object) -> int:
+    """Fork a server that detaches once the mount is attached; report its first error, if any."""
+    from lxfs.fuse import MountError, MountOptions, serve_image
+
+    assert isinstance(opts, MountOptions)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        os.setsid()
+        status = 0
+
+        def ready() -> None:
+            os.write(wfd, b"ok")
+            os.close(wfd)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
+
+        try:
+            serve_image(image, mountpoint, opts, ready)
+        except MountError as exc:
+            with contextlib.suppress(OSError):
+                os.write(wfd, f"lxfs mount: {exc}".encode())
+            status = 1
+        except BaseException as exc:  # the parent prints it; a daemon has no terminal
+            with contextlib.suppress(OSError):
+                os.write(wfd, f"lxfs mount: server failed: {type(exc).__name__}: {exc}".encode())
+            status = 1
+        os._exit(status)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as inp:
+        answer = inp.read()
+    if answer == b"ok":
+        return 0
+    os.waitpid(pid, 0)
+    Console(stderr=True, highlight=False).print(answer.decode(errors="replace") or "lxfs mount: the server died")
+    return 1
+
+
+def umount(mountpoint: Annotated[str, typer.Argument(help="Where an lxfs image is mounted.")]) -> None:
+    """Unmount MOUNTPOINT (also a stale one whose server died) and wait for the server to finish."""
+    from lxfs.fuse import MountError, umount_and_wait
+
+    try:
+        umount_and_wait(mountpoint)
+    except MountError as exc:
+        Console(stderr=True, highlight=False).print(f"lxfs umount: {exc}")
+        raise typer.Exit(1) from None
+
+
 def register(app: typer.Typer) -> None:
+    app.command("mount")(mount)
+    app.command("umount")(umount)
     app.command("conformance")(conformance)
