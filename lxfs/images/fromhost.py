@@ -94,8 +94,8 @@ class Seeder:
                     self.copied.add(cur)
                     restart = _resolve(cur, os.readlink(cur), rest)
                     break
-                if stat.S_ISREG(st.st_mode):
-                    self._note_executable(cur)
+                if stat.S_ISREG(st.st_mode) and is_elf(os.fsdecode(cur)):
+                    self.elf_files.append(os.fsdecode(cur))
                 if last:
                     self.copied.add(cur)
             if restart is None:
@@ -106,12 +106,8 @@ class Seeder:
                 return
             path = restart
 
-    def _note_executable(self, path: bytes) -> None:
-        """Remember ELF files for the dependency pass; copy a script's interpreter (``#!``)."""
-        spath = os.fsdecode(path)
-        if is_elf(spath):
-            self.elf_files.append(spath)
-            return
+    def copy_interpreter(self, path: bytes) -> None:
+        """A script's interpreter (``#!``), and the program ``env`` would run."""
         try:
             with open(path, "rb") as f:
                 first = f.readline(256)
@@ -134,6 +130,7 @@ class Seeder:
             raise NotFound(name)
         path = os.path.abspath(found)
         self.copy(os.fsencode(path))
+        self.copy_interpreter(os.fsencode(os.path.realpath(path)))
         real = os.path.basename(os.path.realpath(path))
         for pattern, packages in COMPANIONS:
             match = pattern.fullmatch(real)

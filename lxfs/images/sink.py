@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 
 from lxfs.images.entries import Entry, ancestors, describe
 from lxfs.images.imagefs import ImageFs
-from lxfs.images.tarsource import Warn
+from lxfs.images.tarsource import ArchiveError, Warn
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.stat import Stat
 
@@ -56,15 +56,24 @@ class ImageWriter:
         iteration raises (a truncated archive)."""
         it = iter(entries)
         done = False
+        stopped: BaseException | None = None
         while not done:
             with self.fs.transaction():
                 start = self.fs.op_count
                 while self.fs.op_count - start < BATCH_OPS:
-                    entry = next(it, None)
-                    if entry is None:
+                    try:
+                        entry = next(it, None)
+                        if entry is None:
+                            done = True
+                            break
+                        self.put(entry)
+                    except (ArchiveError, KeyboardInterrupt) as exc:
+                        # Commit the members before the damage (or the interrupt), then report it.
+                        stopped = exc
                         done = True
                         break
-                    self.put(entry)
+        if stopped is not None:
+            raise stopped
 
     def put(self, entry: Entry) -> None:
         """Store one entry; a failure is reported as a warning naming the member, never raised."""
@@ -146,6 +155,7 @@ class ImageWriter:
     def _write_file(self, path: bytes, entry: Entry) -> None:
         chunk, zero, fs = self._chunk, self._zero, self.fs
         handle = fs.create_file(path, entry.mode & 0o7777)
+        complete = False
         try:
             if entry.data is not None:
                 for offset, block in entry.data():
@@ -161,8 +171,11 @@ class ImageWriter:
                     self.bytes += len(block)
                     self.on_bytes(len(block))
             fs.truncate(handle, entry.size)
+            complete = True
         finally:
             fs.close_file(handle)
+            if not complete:
+                fs.unlink(path)  # no half-written member is left behind
 
     def _set_metadata(self, path: bytes, entry: Entry) -> None:
         fs = self.fs
