@@ -57,15 +57,66 @@ class Credentials:
         return replace(self, fsuid=self.uid, fsgid=self.gid, euid=self.uid)
 
 
-@dataclass(slots=True)
-class FsContext:
-    """Per-task filesystem state: credentials, root (chroot), working directory, umask. ``copy()`` is
-    fork's copy; threads sharing CLONE_FS share the object."""
+def _hold(loc: Location) -> None:
+    fs = loc.mount.fs
+    with fs.transaction():
+        fs.open_inode(loc.ino)
 
-    creds: Credentials
-    root: Location
-    cwd: Location
-    umask: int = 0o022
+
+def _drop(loc: Location) -> None:
+    fs = loc.mount.fs
+    with fs.transaction():
+        fs.release_inode(loc.ino)
+
+
+class FsContext:
+    """Per-task filesystem state: credentials, root (chroot), working directory, umask. Threads
+    sharing CLONE_FS share the object; ``copy()`` is fork's copy.
+
+    The root and cwd hold inode references (a removed working directory stays statable, as on Linux):
+    change them through ``set_cwd``/``set_root`` and call ``release()`` when the task exits."""
+
+    __slots__ = ("_cwd", "_root", "creds", "umask")
+
+    def __init__(self, creds: Credentials, root: Location, cwd: Location, umask: int = 0o022) -> None:
+        self.creds = creds
+        self.umask = umask
+        self._root = root
+        self._cwd = cwd
+        _hold(root)
+        _hold(cwd)
+
+    @property
+    def root(self) -> Location:
+        return self._root
+
+    @property
+    def cwd(self) -> Location:
+        return self._cwd
+
+    def set_cwd(self, loc: Location) -> None:
+        _hold(loc)
+        old, self._cwd = self._cwd, loc
+        _drop(old)
+
+    def set_root(self, loc: Location) -> None:
+        _hold(loc)
+        old, self._root = self._root, loc
+        _drop(old)
 
     def copy(self) -> FsContext:
-        return FsContext(self.creds.copy(), self.root, self.cwd, self.umask)
+        return FsContext(self.creds.copy(), self._root, self._cwd, self.umask)
+
+    def with_creds(self, creds: Credentials) -> FsContext:
+        """A context for one call with other credentials (access(2)); it holds no references."""
+        ctx = object.__new__(FsContext)
+        ctx.creds, ctx.umask, ctx._root, ctx._cwd = creds, self.umask, self._root, self._cwd
+        return ctx
+
+    def release(self) -> None:
+        """The task exits (or unshares): drop the references to root and cwd."""
+        _drop(self._root)
+        _drop(self._cwd)
+
+    def __repr__(self) -> str:
+        return f"FsContext(creds={self.creds!r}, root={self._root!r}, cwd={self._cwd!r}, umask={self.umask:#o})"

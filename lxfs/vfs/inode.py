@@ -180,8 +180,12 @@ def _xattr_permission(loc: Location, attr: Attr, creds: Credentials, name: bytes
 
 
 def _check_prefix(name: bytes) -> None:
+    """xattr_resolve_name(): system.* (ACLs) and unknown namespaces have no handler; a bare prefix is
+    EINVAL."""
     if not name.startswith(_XATTR_PREFIXES):
-        raise FsError(errno.EOPNOTSUPP)  # system.* (ACLs) and unknown namespaces have no handler
+        raise FsError(errno.EOPNOTSUPP)
+    if name in _XATTR_PREFIXES:
+        raise FsError(errno.EINVAL)
 
 
 def do_getxattr(creds: Credentials, loc: Location, name: bytes, size: int | None = None) -> bytes:

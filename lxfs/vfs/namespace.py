@@ -715,7 +715,7 @@ class Namespace:
         if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
             raise FsError(errno.EINVAL)
         if not flags & AT_EACCESS:
-            ctx = FsContext(ctx.creds.for_access(), ctx.root, ctx.cwd, ctx.umask)
+            ctx = ctx.with_creds(ctx.creds.for_access())
         loc, attr = self.resolve(ctx, dirf, path, flags)
         if mode:
             inode.inode_permission(loc.mount, attr, ctx.creds, mode)
@@ -1112,21 +1112,21 @@ class Namespace:
     def chdir(self, ctx: FsContext, path: bytes) -> None:
         loc, attr = self.resolve(ctx, None, path)
         self._check_dir_search(ctx, attr)
-        ctx.cwd = loc
+        ctx.set_cwd(loc)
 
     def fchdir(self, ctx: FsContext, file: OpenFile) -> None:
         if file.name is not None:
             raise FsError(errno.ENOTDIR)
         attr = file.loc.mount.fs.getattr(file.loc.ino)
         self._check_dir_search(ctx, attr)
-        ctx.cwd = file.loc
+        ctx.set_cwd(file.loc)
 
     def chroot(self, ctx: FsContext, path: bytes) -> None:
         loc, attr = self.resolve(ctx, None, path)
         self._check_dir_search(ctx, attr)
         if not ctx.creds.capable:
             raise FsError(errno.EPERM)  # CAP_SYS_CHROOT
-        ctx.root = loc
+        ctx.set_root(loc)
 
     def getcwd(self, ctx: FsContext) -> bytes:
         """getcwd(2): ENOENT once the directory was removed; "(unreachable)/..." outside the root."""
