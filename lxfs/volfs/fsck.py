@@ -1,11 +1,12 @@
 """fsck for VolFs images: check every invariant of the schema and repair what can be repaired.
 
-Invariants: the root is a directory; every dentry names an existing inode under an existing directory
-with a valid name; a directory has exactly one dentry (none for the root) and nlink = 2 + its
-subdirectories; a non-directory's nlink is its dentry count; every inode is reachable from the root or
-an orphan held by a live process; the tree is connected and acyclic; chunks lie within the file size and
-the chunk size, belong to regular files, and ``blocks`` matches them; symlinks have targets; nothing
-refers to a missing inode. Runs outside any VolFs transaction (tools only, SQLAlchemy Core).
+Invariants: the root is a directory; every dentry names an existing inode under an existing directory,
+with a valid name, the name's hash and the inode's type; a directory has exactly one dentry (none for
+the root), nlink = 2 + its subdirectories and '..' = the directory its dentry lies in; a
+non-directory's nlink is its dentry count; every inode is reachable from the root or an orphan held by
+a live process; the tree is connected and acyclic; chunks lie within the file size and the chunk size,
+belong to regular files, and ``blocks`` matches them; symlinks have targets; nothing refers to a
+missing inode. Runs outside any VolFs transaction (tools only, SQLAlchemy Core).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Select, and_, delete, func, insert, select, update
 
 from lxfs.volfs import schema
-from lxfs.volfs.schema import ROOT_INO
+from lxfs.volfs.schema import ROOT_INO, name_hash
 from lxfs.volfs.store import sectors
 from lxfs.volfs.volfs import VolFs, holder_alive
 
 LOST_FOUND = b"lost+found"
 S_IFMT = 0o170000
+SECTORS_SUM = "sum((length(data) + 4095) / 4096) * 8"  # store.sectors() over chunks
 
 
 @dataclass(slots=True, frozen=True)
@@ -46,6 +48,7 @@ class _Inode:
     size: int
     blocks: int
     has_target: bool
+    parent: int | None
 
 
 def _bad_name(name: bytes) -> bool:
@@ -56,7 +59,7 @@ def _scan(conn: Connection, chunk_size: int, own_orphans: set[int]) -> list[Prob
     problems: list[Problem] = []
     add = problems.append
     inodes = {
-        row.ino: _Inode(row.mode, row.nlink, row.size, row.blocks, row.target is not None)
+        row.ino: _Inode(row.mode, row.nlink, row.size, row.blocks, row.target is not None, row.parent)
         for row in conn.execute(
             select(
                 schema.inode.c.ino,
@@ -65,6 +68,7 @@ def _scan(conn: Connection, chunk_size: int, own_orphans: set[int]) -> list[Prob
                 schema.inode.c.size,
                 schema.inode.c.blocks,
                 schema.inode.c.target,
+                schema.inode.c.parent,
             )
         )
     }
@@ -75,7 +79,8 @@ def _scan(conn: Connection, chunk_size: int, own_orphans: set[int]) -> list[Prob
     names: dict[int, list[tuple[int, bytes]]] = defaultdict(list)  # ino -> its (parent, name)s
     children: dict[int, list[int]] = defaultdict(list)  # directory -> child inos
     subdirs: dict[int, int] = defaultdict(int)
-    for parent, name, ino in conn.execute(select(schema.dentry.c.parent, schema.dentry.c.name, schema.dentry.c.ino)):
+    d = schema.dentry
+    for parent, hash_, name, ino, dtype in conn.execute(select(d.c.parent, d.c.hash, d.c.name, d.c.ino, d.c.type)):
         target = inodes.get(ino)
         dir_inode = inodes.get(parent)
         if target is None:
@@ -86,6 +91,10 @@ def _scan(conn: Connection, chunk_size: int, own_orphans: set[int]) -> list[Prob
             continue
         if _bad_name(bytes(name)):
             add(Problem("bad-name", ino, f"invalid name {bytes(name)!r} in directory {parent}"))
+        if hash_ != name_hash(bytes(name)):
+            add(Problem("dentry-hash", ino, f"dentry {bytes(name)!r} in {parent} has a wrong hash"))
+        if dtype != stat.S_IFMT(target.mode) >> 12:
+            add(Problem("dentry-type", ino, f"dentry {bytes(name)!r} in {parent} has type {dtype}"))
         names[ino].append((parent, bytes(name)))
         children[parent].append(ino)
         if stat.S_ISDIR(target.mode):
@@ -127,6 +136,9 @@ def _scan(conn: Connection, chunk_size: int, own_orphans: set[int]) -> list[Prob
                     add(Problem("dir-links", ino, "the root directory has a name"))
             elif len(links) > 1:
                 add(Problem("dir-links", ino, f"directory has {len(links)} names"))
+            want_parent = ROOT_INO if ino == ROOT_INO else (links[0][0] if len(links) == 1 else None)
+            if want_parent is not None and node.parent != want_parent:
+                add(Problem("dotdot", ino, f"'..' is {node.parent}, the directory lies in {want_parent}"))
             expected = 2 + subdirs.get(ino, 0) if (links or ino == ROOT_INO) else 0
         else:
             expected = len(links)
@@ -256,6 +268,18 @@ def _fix(fs: VolFs, conn: Connection, problems: list[Problem]) -> None:
     for ino in {p.ino for p in by_kind["chunk-beyond-size"]}:
         size = conn.execute(select(i.c.size).where(i.c.ino == ino)).scalar_one()
         fs._store.truncate(ino, size)
+    if by_kind["dentry-hash"] or by_kind["dentry-type"]:
+        types = dict(conn.execute(select(i.c.ino, i.c.mode.op("&")(S_IFMT))).all())
+        for parent, hash_, name, ino, dtype in conn.execute(
+            select(d.c.parent, d.c.hash, d.c.name, d.c.ino, d.c.type)
+        ).all():
+            want = (name_hash(bytes(name)), types.get(ino, dtype << 12) >> 12)
+            if (hash_, dtype) != want:
+                conn.execute(
+                    update(d)
+                    .where(d.c.parent == parent, d.c.hash == hash_, d.c.name == name)
+                    .values(hash=want[0], type=want[1])
+                )
     for p in by_kind["symlink-target"]:
         conn.execute(update(i).where(i.c.ino == p.ino).values(target=b"", size=0))
     if by_kind["disconnected"] or by_kind["lost-inode"]:
@@ -263,11 +287,10 @@ def _fix(fs: VolFs, conn: Connection, problems: list[Problem]) -> None:
         for p in by_kind["disconnected"]:
             # Detach the subtree (breaking any cycle) and hang it under lost+found.
             conn.execute(delete(d).where(d.c.ino == p.ino))
-            conn.execute(insert(d).values(parent=lost_found, name=b"#%d" % p.ino, ino=p.ino))
+            _link(conn, lost_found, b"#%d" % p.ino, p.ino)
         for p in by_kind["lost-inode"]:
-            if p.ino == ROOT_INO:
-                continue
-            conn.execute(insert(d).values(parent=lost_found, name=b"#%d" % p.ino, ino=p.ino))
+            if p.ino != ROOT_INO:
+                _link(conn, lost_found, b"#%d" % p.ino, p.ino)
     _fix_counts(conn)
 
 
@@ -276,9 +299,20 @@ def _inodes_of_type(kind: int) -> Select[tuple[int]]:
     return select(i.c.ino).where(i.c.mode.op("&")(S_IFMT) == kind)
 
 
+def _link(conn: Connection, parent: int, name: bytes, ino: int) -> None:
+    i = schema.inode
+    mode = conn.execute(select(i.c.mode).where(i.c.ino == ino)).scalar_one()
+    conn.execute(
+        insert(schema.dentry).values(
+            parent=parent, hash=name_hash(name), name=name, ino=ino, type=(mode & S_IFMT) >> 12
+        )
+    )
+
+
 def _lost_found(fs: VolFs, conn: Connection) -> int:
     d = schema.dentry
-    ino = conn.execute(select(d.c.ino).where(and_(d.c.parent == ROOT_INO, d.c.name == LOST_FOUND))).scalar()
+    where = and_(d.c.parent == ROOT_INO, d.c.hash == name_hash(LOST_FOUND), d.c.name == LOST_FOUND)
+    ino = conn.execute(select(d.c.ino).where(where)).scalar()
     if ino is not None:
         return int(ino)
     now = time.time_ns()
@@ -295,31 +329,43 @@ def _lost_found(fs: VolFs, conn: Connection) -> int:
             mtime=now,
             ctime=now,
             generation=0,
+            parent=ROOT_INO,
         )
     )
     new = result.inserted_primary_key
     assert new is not None
-    conn.execute(insert(d).values(parent=ROOT_INO, name=LOST_FOUND, ino=new[0]))
+    _link(conn, ROOT_INO, LOST_FOUND, new[0])
     return int(new[0])
 
 
 def _fix_counts(conn: Connection) -> None:
-    """nlink from the dentries (directories: 2 + subdirectories; held orphans keep 0) and blocks from
-    the chunks, for every inode."""
-    conn.exec_driver_sql(
-        """
-        UPDATE inode SET nlink = CASE
-            WHEN (mode & 61440) = 16384 THEN
-                CASE WHEN ino = 1 OR EXISTS (SELECT 1 FROM dentry WHERE dentry.ino = inode.ino)
-                THEN 2 + (SELECT count(*) FROM dentry JOIN inode AS child ON child.ino = dentry.ino
-                          WHERE dentry.parent = inode.ino AND (child.mode & 61440) = 16384)
-                ELSE 0 END
-            ELSE (SELECT count(*) FROM dentry WHERE dentry.ino = inode.ino) END
-        """
-    )
-    conn.exec_driver_sql(
-        """
-        UPDATE inode SET blocks = (SELECT coalesce(sum((length(data) + 4095) / 4096), 0) * 8
-                                   FROM chunk WHERE chunk.ino = inode.ino)
-        """
-    )
+    """nlink from the dentries (directories: 2 + subdirectories; held orphans keep 0), '..' from a
+    directory's dentry, and blocks from the chunks, for every inode."""
+    d, i = schema.dentry, schema.inode
+    links: dict[int, int] = defaultdict(int)
+    subdirs: dict[int, int] = defaultdict(int)
+    parent_of: dict[int, int] = {}
+    for parent, ino, dtype in conn.execute(select(d.c.parent, d.c.ino, d.c.type)):
+        links[ino] += 1
+        parent_of[ino] = parent
+        if dtype == stat.S_IFDIR >> 12:
+            subdirs[parent] += 1
+    blocks: dict[int, int] = dict(conn.exec_driver_sql(f"SELECT ino, {SECTORS_SUM} FROM chunk GROUP BY ino").all())
+    for ino, mode, nlink, parent, stored in conn.execute(
+        select(i.c.ino, i.c.mode, i.c.nlink, i.c.parent, i.c.blocks)
+    ).all():
+        values: dict[str, int | None] = {}
+        if stat.S_ISDIR(mode):
+            named = ino == ROOT_INO or links.get(ino, 0) > 0
+            want = 2 + subdirs.get(ino, 0) if named else 0
+            want_parent = ROOT_INO if ino == ROOT_INO else parent_of.get(ino)
+            if parent != want_parent:
+                values["parent"] = want_parent
+        else:
+            want = links.get(ino, 0)
+        if nlink != want:
+            values["nlink"] = want
+        if stored != blocks.get(ino, 0):
+            values["blocks"] = blocks.get(ino, 0)
+        if values:
+            conn.execute(update(i).where(i.c.ino == ino).values(**values))

@@ -2,15 +2,18 @@
 
 An image is one SQLite file. ``PRAGMA application_id`` marks it as lxfs; ``meta`` holds the schema
 version, the filesystem uuid and the chunk size. Inode numbers are rowids; file data lives in fixed-size
-``chunk`` rows (a missing chunk is a hole); a directory's ``..`` is its one dentry's parent.
+``chunk`` rows (a missing chunk is a hole); a directory's ``..`` is its ``parent`` column. Dentries are
+keyed and ordered by a 62-bit hash of the name, which is also the readdir cookie (as ext4's htree does):
+cookies stay valid while entries come and go.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import (
     BigInteger,
     Column,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -50,18 +53,21 @@ inode = Table(
     Column("ctime", BigInteger, nullable=False),
     Column("generation", Integer, nullable=False, default=0),
     Column("target", LargeBinary),  # symlink target
+    Column("parent", Integer),  # directories: the parent's ino ('..'); the root is its own parent
 )
 
 dentry = Table(
     "dentry",
     metadata,
     Column("parent", Integer, nullable=False),
+    Column("hash", BigInteger, nullable=False),  # name_hash(name): the readdir order and cookie
     Column("name", LargeBinary, nullable=False),
     Column("ino", Integer, nullable=False),
-    # A rowid table on purpose: the rowid is the readdir cookie (stable while entries come and go).
-    PrimaryKeyConstraint("parent", "name", name="dentry_pk"),
-    Index("dentry_by_parent", "parent"),  # (parent, rowid): readdir in cookie order
-    Index("dentry_by_ino", "ino"),  # find_name, a directory's '..'
+    Column("type", Integer, nullable=False),  # DT_* of the inode, so readdir needs no inode lookups
+    # One B-tree and no secondary index: every syscall commits, and each B-tree page a transaction
+    # dirties costs a WAL frame (~25 us here); see bench/RESULTS.md.
+    PrimaryKeyConstraint("parent", "hash", "name", name="dentry_pk"),
+    sqlite_with_rowid=False,
 )
 
 chunk = Table(
@@ -90,6 +96,12 @@ orphan = Table(
     Column("start_time", BigInteger, nullable=False),  # /proc/<pid>/stat field 22: tells pid reuse apart
     PrimaryKeyConstraint("ino", "pid", name="orphan_pk"),
 )
+
+
+def name_hash(name: bytes) -> int:
+    """A dentry's readdir cookie: stable across runs and hosts, above 2 (1 and 2 are '.' and '..')
+    and below 2**63 (a signed off_t)."""
+    return (int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "little") >> 2) + 3
 
 
 class ImageError(Exception):

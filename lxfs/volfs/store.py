@@ -20,21 +20,19 @@ BLOCK = 4096  # allocation unit that st_blocks counts in (as 512-byte sectors)
 
 ATTR_COLUMNS = "mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime"
 GET_ATTR = f"SELECT {ATTR_COLUMNS} FROM inode WHERE ino = ?"
-LOOKUP = "SELECT ino FROM dentry WHERE parent = ? AND name = ?"
-PARENT_OF = "SELECT parent FROM dentry WHERE ino = ? LIMIT 1"
-FIND_NAME = "SELECT name FROM dentry WHERE ino = ? AND parent = ? LIMIT 1"
-READDIR = (
-    "SELECT d.rowid, d.name, d.ino, i.mode FROM dentry d JOIN inode i ON i.ino = d.ino "
-    "WHERE d.parent = ? AND d.rowid > ? ORDER BY d.rowid LIMIT ?"
-)
+LOOKUP = "SELECT ino FROM dentry WHERE parent = ? AND hash = ? AND name = ?"
+PARENT_OF = "SELECT parent FROM inode WHERE ino = ?"
+FIND_NAME = "SELECT name FROM dentry WHERE parent = ? AND ino = ? LIMIT 1"  # scans the directory
+READDIR = "SELECT hash, name, ino, type FROM dentry WHERE parent = ? AND hash > ? ORDER BY hash LIMIT ?"
 INSERT_INODE = (
-    "INSERT INTO inode (mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime, generation, target) "
-    "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
+    "INSERT INTO inode (mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime, generation, target, parent) "
+    "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"
 )
-INSERT_DENTRY = "INSERT INTO dentry (parent, name, ino) VALUES (?, ?, ?)"
-DELETE_DENTRY = "DELETE FROM dentry WHERE parent = ? AND name = ?"
-MOVE_DENTRY = "UPDATE dentry SET parent = ?, name = ? WHERE parent = ? AND name = ?"
-RETARGET_DENTRY = "UPDATE dentry SET ino = ? WHERE parent = ? AND name = ?"
+INSERT_DENTRY = "INSERT INTO dentry (parent, hash, name, ino, type) VALUES (?, ?, ?, ?, ?)"
+DELETE_DENTRY = "DELETE FROM dentry WHERE parent = ? AND hash = ? AND name = ?"
+MOVE_DENTRY = "UPDATE dentry SET parent = ?, hash = ?, name = ? WHERE parent = ? AND hash = ? AND name = ?"
+RETARGET_DENTRY = "UPDATE dentry SET ino = ?, type = ? WHERE parent = ? AND hash = ? AND name = ?"
+SET_PARENT = "UPDATE inode SET parent = ? WHERE ino = ?"
 ADD_NLINK = "UPDATE inode SET nlink = nlink + ? WHERE ino = ? RETURNING nlink"
 SET_NLINK = "UPDATE inode SET nlink = ? WHERE ino = ?"
 GET_SIZE = "SELECT size FROM inode WHERE ino = ?"
@@ -45,6 +43,7 @@ READLINK = "SELECT target FROM inode WHERE ino = ?"
 
 CHUNK_LENGTHS = "SELECT idx, rowid, length(data) FROM chunk WHERE ino = ? AND idx BETWEEN ? AND ?"
 CHUNK_DATA = "SELECT data FROM chunk WHERE rowid = ?"
+CHUNK_ROWID = "SELECT rowid, length(data) FROM chunk WHERE ino = ? AND idx = ?"
 CHUNK_ONE = "SELECT data FROM chunk WHERE ino = ? AND idx = ?"
 CHUNK_RANGE = "SELECT idx, data FROM chunk WHERE ino = ? AND idx BETWEEN ? AND ? ORDER BY idx"
 UPSERT_CHUNK = (
@@ -119,13 +118,25 @@ class Store:
         first = offset // csize
         last = (end - 1) // csize
         if first == last:
-            row = self.db.execute(CHUNK_ONE, (ino, first)).fetchone()
             start = offset - first * csize
             stop = end - first * csize
-            if row is None:
-                return bytes(stop - start)
-            data = row[0]
-            piece = data[start:stop]
+            if stop - start <= csize // 4:
+                # A small read: incremental blob I/O reads only the pages it covers (measured 30 us
+                # against 50 us for fetching the whole 128 KiB chunk).
+                found = self.db.execute(CHUNK_ROWID, (ino, first)).fetchone()
+                if found is None:
+                    return bytes(stop - start)
+                rowid, length = found
+                if start >= length:
+                    return bytes(stop - start)
+                with self.db.blobopen("chunk", "data", rowid, readonly=True) as blob:
+                    blob.seek(start)
+                    piece = blob.read(stop - start)
+            else:
+                row = self.db.execute(CHUNK_ONE, (ino, first)).fetchone()
+                if row is None:
+                    return bytes(stop - start)
+                piece = row[0][start:stop]
             if len(piece) < stop - start:
                 piece += bytes(stop - start - len(piece))
             return piece

@@ -8,6 +8,7 @@ while open, kept until the last release or reaped at the next open once their ho
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import random
 import sqlite3
@@ -35,12 +36,19 @@ from lxfs.vfs.interfaces import (
 )
 from lxfs.volfs import schema
 from lxfs.volfs import store as sql
-from lxfs.volfs.schema import APPLICATION_ID, CHUNK_SIZE, PAGE_SIZE, ROOT_INO, SCHEMA_VERSION, ImageError
+from lxfs.volfs.schema import (
+    APPLICATION_ID,
+    CHUNK_SIZE,
+    PAGE_SIZE,
+    ROOT_INO,
+    SCHEMA_VERSION,
+    ImageError,
+    name_hash,
+)
 
 CACHE_LIMIT = 65536  # entries per cache before it is dropped wholesale
 READDIR_BATCH = 256
-# readdir cookies: 1 and 2 are '.' and '..'; an entry's cookie is its dentry rowid + 2.
-COOKIE_BASE = 2
+# readdir cookies: 1 and 2 are '.' and '..'; an entry's cookie is schema.name_hash(name).
 
 
 def process_start_time(pid: int) -> int | None:
@@ -58,7 +66,9 @@ def holder_alive(pid: int, start_time: int) -> bool:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT around the outermost block; inner blocks join it."""
+    """The outermost block is one SQLite write transaction; inner blocks join it. BEGIN IMMEDIATE is
+    issued lazily, by the first statement inside (VolFs._sync), so a block that touches nothing (the
+    VFS's close -> release_inode) costs no database round trip."""
 
     __slots__ = ("fs",)
 
@@ -66,20 +76,14 @@ class _Transaction:
         self.fs = fs
 
     def __enter__(self) -> None:
-        fs = self.fs
-        if fs._depth == 0:
-            try:
-                fs._db.execute("BEGIN" if fs.readonly else "BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise _db_error(exc) from exc
-            fs._revalidate_now()
-        fs._depth += 1
+        self.fs._depth += 1
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         fs = self.fs
         fs._depth -= 1
-        if fs._depth:
+        if fs._depth or not fs._begun:
             return
+        fs._begun = False
         if et is None:
             try:
                 fs._db.execute("COMMIT")
@@ -140,9 +144,12 @@ class VolFs:
         self.readonly = readonly
         self._db = db
         self._store = sql.Store(db, chunk_size)
-        self._depth = 0
+        self._depth = 0  # nesting of transaction() blocks
+        self._begun = False  # BEGIN issued for the current outermost block
         self._txn = _Transaction(self)
         self._data_version = -1
+        self._shm: mmap.mmap | None = None  # the WAL-index, for a cheap "did anyone commit?" check
+        self._shm_seen = b""
         self._attrs: dict[int, tuple[int, ...]] = {}  # ino -> row of store.GET_ATTR
         self._dentries: dict[tuple[int, bytes], int | None] = {}  # (dir, name) -> ino, None = negative
         self._refs: dict[int, int] = {}  # open_inode references held by this process
@@ -192,12 +199,15 @@ class VolFs:
                         "mtime": now,
                         "ctime": now,
                         "generation": 0,
+                        "parent": ROOT_INO,
                     },
                 )
         except sqlite3.Error as exc:
             os.unlink(path)
             raise ImageError(f"{path}: cannot create image: {exc}") from None
-        return cls(path, engine, db, False, CHUNK_SIZE)
+        fs = cls(path, engine, db, False, CHUNK_SIZE)
+        fs._map_wal_index()
+        return fs
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> VolFs:
@@ -235,6 +245,7 @@ class VolFs:
             db.close()
             raise ImageError(f"{path}: damaged lxfs image (no schema version)")
         fs = cls(path, engine, db, readonly, int(rows.get("chunk_size", CHUNK_SIZE)))
+        fs._map_wal_index()
         if not readonly:
             try:
                 fs.reap_orphans()
@@ -244,9 +255,13 @@ class VolFs:
         return fs
 
     def close(self) -> None:
-        if self._depth:
-            self._depth = 0
+        if self._begun:
             self._rollback()
+        self._depth = 0
+        self._begun = False
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
         self._db.close()
         self.engine.dispose()
 
@@ -260,6 +275,7 @@ class VolFs:
         """Free orphans whose holder process is gone; returns how many inodes were freed."""
         freed = 0
         with self._txn:
+            self._sync()
             rows = self._db.execute("SELECT ino, pid, start_time FROM orphan").fetchall()
             for ino, pid, start_time in rows:
                 if holder_alive(pid, start_time):
@@ -273,6 +289,28 @@ class VolFs:
     def transaction(self) -> _Transaction:
         return self._txn
 
+    def _sync(self) -> None:
+        """Called before a method's first statement: inside a transaction block, begin it (and revalidate
+        the caches against other processes' commits); outside, just revalidate."""
+        if self._begun:
+            return
+        if self._depth:
+            try:
+                self._db.execute("BEGIN" if self.readonly else "BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _db_error(exc) from exc
+            self._begun = True
+        shm = self._shm
+        if shm is not None:
+            # Hot path: the WAL-index header (walformat.html 2.2.1) changes with every commit by anyone;
+            # unchanged means the caches are current without running PRAGMA data_version (~7 us).
+            # Read it before the PRAGMA so a commit landing in between is seen next time.
+            head = shm[:48]
+            if head == self._shm_seen:
+                return
+            self._shm_seen = head
+        self._revalidate_now()
+
     def _revalidate_now(self) -> None:
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
         if version != self._data_version:
@@ -280,7 +318,20 @@ class VolFs:
             self._attrs.clear()
             self._dentries.clear()
 
+    def _map_wal_index(self) -> None:
+        try:
+            fd = os.open(self.path + "-shm", os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            self._shm = mmap.mmap(fd, 48, prot=mmap.PROT_READ)
+        except (OSError, ValueError):
+            self._shm = None
+        finally:
+            os.close(fd)
+
     def _rollback(self) -> None:
+        self._begun = False
         try:
             self._db.execute("ROLLBACK")
         except sqlite3.OperationalError:
@@ -295,8 +346,8 @@ class VolFs:
     # -- attributes ---------------------------------------------------------------------------------
 
     def _attr_row(self, ino: int) -> tuple[int, ...]:
-        if self._depth == 0:
-            self._revalidate_now()
+        if not self._begun:
+            self._sync()
         row = self._attrs.get(ino)
         if row is None:
             row = self._db.execute(sql.GET_ATTR, (ino,)).fetchone()
@@ -314,51 +365,52 @@ class VolFs:
     def setattr(self, ino: int, changes: SetAttr) -> None:
         self._writable()
         with self._txn:
-            row = self._attr_row(ino)
+            self._sync()
+            row = list(self._attr_row(ino))  # mode nlink uid gid rdev size blocks atime mtime ctime
             sets: list[str] = []
             args: list[int] = []
             if changes.mode is not None:
+                row[0] = stat.S_IFMT(row[0]) | (changes.mode & 0o7777)
                 sets.append("mode = ?")
-                args.append(stat.S_IFMT(row[0]) | (changes.mode & 0o7777))
-            for column, value in (
-                ("uid", changes.uid),
-                ("gid", changes.gid),
-                ("atime", changes.atime_ns),
-                ("mtime", changes.mtime_ns),
-                ("ctime", changes.ctime_ns),
+                args.append(row[0])
+            for column, index, value in (
+                ("uid", 2, changes.uid),
+                ("gid", 3, changes.gid),
+                ("atime", 7, changes.atime_ns),
+                ("mtime", 8, changes.mtime_ns),
+                ("ctime", 9, changes.ctime_ns),
             ):
                 if value is not None:
+                    row[index] = value
                     sets.append(f"{column} = ?")
                     args.append(value)
             if changes.size is not None and changes.size != row[5]:
                 if not stat.S_ISREG(row[0]):
                     raise FsError(errno.EINVAL)
-                blocks = self._store.truncate(ino, changes.size) if changes.size < row[5] else row[6]
-                sets.append("size = ?")
-                args.append(changes.size)
-                sets.append("blocks = ?")
-                args.append(blocks)
+                if changes.size < row[5]:
+                    row[6] = self._store.truncate(ino, changes.size)
+                row[5] = changes.size
+                sets.append("size = ?, blocks = ?")
+                args += (row[5], row[6])
             if sets:
                 args.append(ino)
                 self._db.execute(f"UPDATE inode SET {', '.join(sets)} WHERE ino = ?", args)
-                self._attrs.pop(ino, None)
+                self._attrs[ino] = tuple(row)  # write-through: the VFS stats right after
 
     # -- names --------------------------------------------------------------------------------------
 
     def lookup(self, dir_ino: int, name: bytes) -> int | None:
-        if self._depth == 0:
-            self._revalidate_now()
+        if not self._begun:
+            self._sync()
         key = (dir_ino, name)
         try:
             return self._dentries[key]
         except KeyError:
             pass
         if name == b"..":
-            if dir_ino == ROOT_INO:
-                return ROOT_INO
             row = self._db.execute(sql.PARENT_OF, (dir_ino,)).fetchone()
         else:
-            row = self._db.execute(sql.LOOKUP, key).fetchone()
+            row = self._db.execute(sql.LOOKUP, (dir_ino, name_hash(name), name)).fetchone()
         ino = row[0] if row is not None else None
         if len(self._dentries) >= CACHE_LIMIT:
             self._dentries.clear()
@@ -377,32 +429,36 @@ class VolFs:
         if offset < 2:
             parent = self.lookup(dir_ino, b"..") or dir_ino
             yield DirEntry(b"..", parent, stat.S_IFDIR >> 12, 2)
-        after = max(offset - COOKIE_BASE, 0)
+        after = max(offset, 2)
         while True:
+            self._sync()
             rows = self._db.execute(sql.READDIR, (dir_ino, after, READDIR_BATCH)).fetchall()
-            for rowid, name, ino, mode in rows:
-                yield DirEntry(name, ino, stat.S_IFMT(mode) >> 12, rowid + COOKIE_BASE)
+            for cookie, name, ino, dtype in rows:
+                yield DirEntry(name, ino, dtype, cookie)
             if len(rows) < READDIR_BATCH:
                 return
             after = rows[-1][0]
 
     def find_name(self, dir_ino: int, ino: int) -> bytes | None:
-        row = self._db.execute(sql.FIND_NAME, (ino, dir_ino)).fetchone()
+        self._sync()
+        row = self._db.execute(sql.FIND_NAME, (dir_ino, ino)).fetchone()
         return row[0] if row is not None else None
 
     def _new_inode(self, mode: int, nlink: int, uid: int, gid: int, rdev: int, size: int, now_ns: int,
-                   target: bytes | None) -> int:  # fmt: skip
+                   target: bytes | None, parent: int | None) -> int:  # fmt: skip
         cur = self._db.execute(
             sql.INSERT_INODE,
-            (mode, nlink, uid, gid, rdev, size, now_ns, now_ns, now_ns, random.getrandbits(31), target),
+            (mode, nlink, uid, gid, rdev, size, now_ns, now_ns, now_ns, random.getrandbits(31), target, parent),
         )
         ino = cur.lastrowid
         assert ino is not None
+        # Write-through: the VFS stats a new inode right away.
+        self._attrs[ino] = (mode, nlink, uid, gid, rdev, size, 0, now_ns, now_ns, now_ns)
         return ino
 
-    def _add_dentry(self, dir_ino: int, name: bytes, ino: int) -> None:
+    def _add_dentry(self, dir_ino: int, name: bytes, ino: int, mode: int) -> None:
         try:
-            self._db.execute(sql.INSERT_DENTRY, (dir_ino, name, ino))
+            self._db.execute(sql.INSERT_DENTRY, (dir_ino, name_hash(name), name, ino, stat.S_IFMT(mode) >> 12))
         except sqlite3.IntegrityError:
             raise FsError(errno.EEXIST) from None
         self._dentries[(dir_ino, name)] = ino
@@ -418,15 +474,18 @@ class VolFs:
         """The Filesystem protocol's ``create`` (``fs.create(...)`` on an instance lands here)."""
         self._writable()
         with self._txn:
-            ino = self._new_inode(mode, 1, uid, gid, rdev, 0, now_ns, None)
-            self._add_dentry(dir_ino, name, ino)
+            self._sync()
+            ino = self._new_inode(mode, 1, uid, gid, rdev, 0, now_ns, None, None)
+            self._add_dentry(dir_ino, name, ino, mode)
         return ino
 
     def mkdir(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, now_ns: int) -> int:
         self._writable()
         with self._txn:
-            ino = self._new_inode(stat.S_IFDIR | (mode & 0o7777), 2, uid, gid, 0, 0, now_ns, None)
-            self._add_dentry(dir_ino, name, ino)
+            self._sync()
+            mode = stat.S_IFDIR | (mode & 0o7777)
+            ino = self._new_inode(mode, 2, uid, gid, 0, 0, now_ns, None, dir_ino)
+            self._add_dentry(dir_ino, name, ino, mode)
             self._add_nlink(dir_ino, 1)
             self._dentries[(ino, b"..")] = dir_ino
         return ino
@@ -434,23 +493,30 @@ class VolFs:
     def symlink(self, dir_ino: int, name: bytes, target: bytes, uid: int, gid: int, now_ns: int) -> int:
         self._writable()
         with self._txn:
-            ino = self._new_inode(stat.S_IFLNK | 0o777, 1, uid, gid, 0, len(target), now_ns, bytes(target))
-            self._add_dentry(dir_ino, name, ino)
+            self._sync()
+            mode = stat.S_IFLNK | 0o777
+            ino = self._new_inode(mode, 1, uid, gid, 0, len(target), now_ns, bytes(target), None)
+            self._add_dentry(dir_ino, name, ino, mode)
         return ino
 
     def link(self, ino: int, dir_ino: int, name: bytes) -> None:
         self._writable()
         with self._txn:
-            self._add_dentry(dir_ino, name, ino)
-            self._add_nlink(ino, 1)
+            self._sync()
+            self._add_dentry(dir_ino, name, ino, self._attr_row(ino)[0])
+            if self._add_nlink(ino, 1) == 1:
+                # linkat(AT_EMPTY_PATH) of an O_TMPFILE file: a named inode is no orphan.
+                self._db.execute("DELETE FROM orphan WHERE ino = ?", (ino,))
+                self._orphans.discard(ino)
 
     def _remove_dentry(self, dir_ino: int, name: bytes) -> None:
-        self._db.execute(sql.DELETE_DENTRY, (dir_ino, name))
+        self._db.execute(sql.DELETE_DENTRY, (dir_ino, name_hash(name), name))
         self._dentries[(dir_ino, name)] = None
 
     def unlink(self, dir_ino: int, name: bytes) -> None:
         self._writable()
         with self._txn:
+            self._sync()
             ino = self._lookup_existing(dir_ino, name)
             self._remove_dentry(dir_ino, name)
             if self._add_nlink(ino, -1) <= 0:
@@ -459,40 +525,54 @@ class VolFs:
     def rmdir(self, dir_ino: int, name: bytes) -> None:
         self._writable()
         with self._txn:
+            self._sync()
             ino = self._lookup_existing(dir_ino, name)
             self._remove_directory(dir_ino, name, ino)
 
     def _remove_directory(self, dir_ino: int, name: bytes, ino: int) -> None:
         self._remove_dentry(dir_ino, name)
-        self._dentries.pop((ino, b".."), None)
         self._add_nlink(dir_ino, -1)
-        self._db.execute(sql.SET_NLINK, (0, ino))
+        # An open removed directory keeps no parent: '..' of a dead directory is gone.
+        self._db.execute("UPDATE inode SET nlink = 0, parent = NULL WHERE ino = ?", (ino,))
+        self._dentries[(ino, b"..")] = None
         self._attrs.pop(ino, None)
         self._nlink_zero(ino)
+
+    def _set_parent(self, dir_ino: int, parent: int) -> None:
+        self._db.execute(sql.SET_PARENT, (parent, dir_ino))
+        self._dentries[(dir_ino, b"..")] = parent
 
     def rename(self, old_dir: int, old_name: bytes, new_dir: int, new_name: bytes, flags: int) -> None:
         self._writable()
         if flags & RENAME_WHITEOUT:
             raise FsError(errno.EINVAL)  # no whiteouts: VolFs is not an overlay upper layer
         with self._txn:
+            self._sync()
             src = self._lookup_existing(old_dir, old_name)
-            src_is_dir = stat.S_ISDIR(self._attr_row(src)[0])
+            src_mode = self._attr_row(src)[0]
+            src_is_dir = stat.S_ISDIR(src_mode)
             dst = self.lookup(new_dir, new_name)
+            old_hash, new_hash = name_hash(old_name), name_hash(new_name)
             if flags & RENAME_EXCHANGE:
                 if dst is None:
                     raise FsError(errno.ENOENT)
-                dst_is_dir = stat.S_ISDIR(self._attr_row(dst)[0])
-                self._db.execute(sql.RETARGET_DENTRY, (dst, old_dir, old_name))
-                self._db.execute(sql.RETARGET_DENTRY, (src, new_dir, new_name))
+                dst_mode = self._attr_row(dst)[0]
+                dst_is_dir = stat.S_ISDIR(dst_mode)
+                db = self._db
+                db.execute(sql.RETARGET_DENTRY, (dst, stat.S_IFMT(dst_mode) >> 12, old_dir, old_hash, old_name))
+                db.execute(sql.RETARGET_DENTRY, (src, stat.S_IFMT(src_mode) >> 12, new_dir, new_hash, new_name))
                 self._dentries[(old_dir, old_name)] = dst
                 self._dentries[(new_dir, new_name)] = src
-                self._dentries.pop((src, b".."), None)
-                self._dentries.pop((dst, b".."), None)
-                if old_dir != new_dir and src_is_dir != dst_is_dir:
-                    # The directory among the two changes parent: move its '..' link.
-                    moved_to, moved_from = (new_dir, old_dir) if src_is_dir else (old_dir, new_dir)
-                    self._add_nlink(moved_to, 1)
-                    self._add_nlink(moved_from, -1)
+                if old_dir != new_dir:
+                    if src_is_dir:
+                        self._set_parent(src, new_dir)
+                    if dst_is_dir:
+                        self._set_parent(dst, old_dir)
+                    if src_is_dir != dst_is_dir:
+                        # The directory among the two changes parent: move its '..' link.
+                        moved_to, moved_from = (new_dir, old_dir) if src_is_dir else (old_dir, new_dir)
+                        self._add_nlink(moved_to, 1)
+                        self._add_nlink(moved_from, -1)
                 return
             if dst == src:
                 return  # rename(2): two links to one inode -- nothing happens
@@ -503,16 +583,16 @@ class VolFs:
                     self._remove_dentry(new_dir, new_name)
                     if self._add_nlink(dst, -1) <= 0:
                         self._nlink_zero(dst)
-            self._db.execute(sql.MOVE_DENTRY, (new_dir, new_name, old_dir, old_name))
+            self._db.execute(sql.MOVE_DENTRY, (new_dir, new_hash, new_name, old_dir, old_hash, old_name))
             self._dentries[(old_dir, old_name)] = None
             self._dentries[(new_dir, new_name)] = src
-            if src_is_dir:
-                self._dentries[(src, b"..")] = new_dir
-                if old_dir != new_dir:
-                    self._add_nlink(new_dir, 1)
-                    self._add_nlink(old_dir, -1)
+            if src_is_dir and old_dir != new_dir:
+                self._set_parent(src, new_dir)
+                self._add_nlink(new_dir, 1)
+                self._add_nlink(old_dir, -1)
 
     def readlink(self, ino: int) -> bytes:
+        self._sync()
         row = self._db.execute(sql.READLINK, (ino,)).fetchone()
         if row is None:
             raise FsError(errno.ENOENT)
@@ -531,6 +611,7 @@ class VolFs:
         if not data:
             return
         with self._txn:
+            self._sync()
             delta = self._store.write(ino, offset, data)
             self._db.execute(sql.SET_GROWN_SIZE, (offset + len(data), delta, ino))
             self._attrs.pop(ino, None)
@@ -556,6 +637,7 @@ class VolFs:
     # -- extended attributes ------------------------------------------------------------------------
 
     def getxattr(self, ino: int, name: bytes) -> bytes:
+        self._sync()
         row = self._db.execute("SELECT value FROM xattr WHERE ino = ? AND name = ?", (ino, name)).fetchone()
         if row is None:
             raise FsError(errno.ENODATA)
@@ -564,6 +646,7 @@ class VolFs:
     def setxattr(self, ino: int, name: bytes, value: bytes, flags: int) -> None:
         self._writable()
         with self._txn:
+            self._sync()
             exists = self._db.execute("SELECT 1 FROM xattr WHERE ino = ? AND name = ?", (ino, name)).fetchone()
             if exists and flags & XATTR_CREATE:
                 raise FsError(errno.EEXIST)
@@ -575,12 +658,14 @@ class VolFs:
                 self._db.execute("INSERT INTO xattr (ino, name, value) VALUES (?, ?, ?)", (ino, name, value))
 
     def listxattr(self, ino: int) -> list[bytes]:
+        self._sync()
         rows = self._db.execute("SELECT name FROM xattr WHERE ino = ? ORDER BY rowid", (ino,)).fetchall()
         return [bytes(name) for (name,) in rows]
 
     def removexattr(self, ino: int, name: bytes) -> None:
         self._writable()
         with self._txn:
+            self._sync()
             cur = self._db.execute("DELETE FROM xattr WHERE ino = ? AND name = ?", (ino, name))
             if cur.rowcount == 0:
                 raise FsError(errno.ENODATA)
@@ -588,6 +673,7 @@ class VolFs:
     # -- the filesystem -----------------------------------------------------------------------------
 
     def statfs(self) -> StatFs:
+        self._sync()
         bsize = 4096
         (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
         (pages,) = self._db.execute("PRAGMA page_count").fetchone()
@@ -626,6 +712,7 @@ class VolFs:
         if ino not in self._orphans or self.readonly:
             return
         with self._txn:
+            self._sync()
             self._orphans.discard(ino)
             self._db.execute("DELETE FROM orphan WHERE ino = ? AND pid = ?", (ino, os.getpid()))
             self._free_if_unreferenced(ino)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lxfs.volfs import fsck
-from lxfs.volfs.schema import CHUNK_SIZE
+from lxfs.volfs.schema import CHUNK_SIZE, name_hash
 from lxfs.volfs.volfs import VolFs, process_start_time
 
 from .conftest import NOW, new_file
@@ -48,14 +48,18 @@ def _orphan_of_dead_process(fs: VolFs, ino: int) -> None:
 
 
 CORRUPTIONS: dict[str, Callable[[VolFs], None]] = {
-    "dangling-dentry": lambda fs: _sql(fs, "INSERT INTO dentry VALUES (1, ?, 999)", b"ghost"),
+    "dangling-dentry": lambda fs: _sql(
+        fs, "INSERT INTO dentry VALUES (1, ?, ?, 999, 8)", name_hash(b"ghost"), b"ghost"
+    ),
     "bad-parent": lambda fs: _sql(fs, "UPDATE dentry SET parent = ? WHERE name = CAST('g' AS BLOB)", _ino(fs, b"f")),
     "nlink": lambda fs: _sql(fs, "UPDATE inode SET nlink = 5 WHERE ino = ?", _ino(fs, b"f")),
     "lost-inode": lambda fs: _sql(fs, "DELETE FROM dentry WHERE name = CAST('g' AS BLOB)"),
     "disconnected": lambda fs: _sql(
         fs, "UPDATE dentry SET parent = ? WHERE name = CAST('d' AS BLOB)", _ino(fs, b"d", b"sub")
     ),  # d/sub/d: a cycle cut off from the root
-    "dir-links": lambda fs: _sql(fs, "INSERT INTO dentry VALUES (1, ?, ?)", b"d2", _ino(fs, b"d")),
+    "dir-links": lambda fs: _sql(
+        fs, "INSERT INTO dentry VALUES (1, ?, ?, ?, 4)", name_hash(b"d2"), b"d2", _ino(fs, b"d")
+    ),
     "chunk-beyond-size": lambda fs: _sql(fs, "UPDATE inode SET size = 5 WHERE ino = ?", _ino(fs, b"f")),
     "chunk-size": lambda fs: _sql(
         fs, "UPDATE chunk SET data = zeroblob(?) WHERE ino = ? AND idx = 0", CHUNK_SIZE + 1, _ino(fs, b"f")
@@ -65,6 +69,9 @@ CORRUPTIONS: dict[str, Callable[[VolFs], None]] = {
     "stray-xattr": lambda fs: _sql(fs, "INSERT INTO xattr VALUES (777, ?, x'00')", b"user.a"),
     "stray-orphan": lambda fs: _sql(fs, "INSERT INTO orphan (ino, pid, start_time) VALUES (777, 1, 1)"),
     "dead-orphan": lambda fs: _orphan_of_dead_process(fs, _ino(fs, b"d", b"g")),
+    "dentry-hash": lambda fs: _sql(fs, "UPDATE dentry SET hash = 12345 WHERE name = CAST('g' AS BLOB)"),
+    "dentry-type": lambda fs: _sql(fs, "UPDATE dentry SET type = 1 WHERE name = CAST('g' AS BLOB)"),
+    "dotdot": lambda fs: _sql(fs, "UPDATE inode SET parent = 1 WHERE ino = ?", _ino(fs, b"d", b"sub")),
     "blocks": lambda fs: _sql(fs, "UPDATE inode SET blocks = 1 WHERE ino = ?", _ino(fs, b"f")),
     "symlink-target": lambda fs: _sql(fs, "UPDATE inode SET target = NULL WHERE ino = ?", _ino(fs, b"l")),
     "linked-orphan": lambda fs: _sql(  # held by a live process (our parent), but still linked

@@ -1,0 +1,290 @@
+"""VolFs through the VFS API (no FUSE) beside the same work on the host's tmpfs, in one run.
+
+Measures create+stat+unlink ops/s, stat ops/s, sequential 1 MiB write and read MB/s of a 256 MiB file,
+random 4 KiB pread latency and an ``ls -l`` (getdents + fstatat each) of 5,000 entries; the image lives
+on disk (--dir), as a user's would. ``--page-sizes`` repeats the VolFs side per SQLite page size (the
+measurement that chose schema.PAGE_SIZE). Writes its section of bench/RESULTS.md.
+
+    python bench/bench_volfs.py [--page-sizes 16384,32768,65536] [--runs 3] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxfs.vfs.namespace import Namespace
+from lxfs.volfs.schema import PAGE_SIZE
+from lxfs.volfs.volfs import VolFs
+
+MIB = 1024 * 1024
+FILE_MIB = 256
+LISTING = 5000
+RESULTS = Path(__file__).with_name("RESULTS.md")
+START, END = "<!-- volfs:start -->", "<!-- volfs:end -->"
+TARGETS = {"write MB/s": 150.0, "read MB/s": 250.0, "create+stat+unlink /s": 5000.0, "stat /s": 20000.0}
+
+
+@dataclass(slots=True)
+class Backend:
+    """The calls a benchmark makes, on the VFS or on the host."""
+
+    create_close: Callable[[bytes], None]
+    stat: Callable[[bytes], object]
+    unlink: Callable[[bytes], None]
+    write_file: Callable[[bytes, bytes, int], None]  # path, 1 MiB block, count
+    read_file: Callable[[bytes, int], int]  # path, block size -> bytes read
+    pread_random: Callable[[bytes, int, int], float]  # path, count, file size -> µs per pread
+    mkdir: Callable[[bytes], None]
+    ls_l: Callable[[bytes], int]
+
+
+def vfs_backend(ns: Namespace) -> Backend:
+    ctx = ns.context()
+    O_CREAT_W = os.O_CREAT | os.O_WRONLY
+
+    def create_close(path: bytes) -> None:
+        ns.openat(ctx, None, path, O_CREAT_W, 0o644).close()
+
+    def write_file(path: bytes, block: bytes, count: int) -> None:
+        f = ns.openat(ctx, None, path, O_CREAT_W | os.O_TRUNC, 0o644)
+        for _ in range(count):
+            f.write(block)
+        f.close()
+
+    def read_file(path: bytes, size: int) -> int:
+        f = ns.openat(ctx, None, path, os.O_RDONLY)
+        total = 0
+        while data := f.read(size):
+            total += len(data)
+        f.close()
+        return total
+
+    def pread_random(path: bytes, count: int, file_size: int) -> float:
+        f = ns.openat(ctx, None, path, os.O_RDONLY | os.O_NOATIME)
+        offsets = [random.randrange(0, file_size // 4096) * 4096 for _ in range(count)]
+        t0 = time.perf_counter()
+        for off in offsets:
+            f.pread(4096, off)
+        elapsed = time.perf_counter() - t0
+        f.close()
+        return elapsed / count * 1e6
+
+    def ls_l(path: bytes) -> int:
+        d = ns.openat(ctx, None, path, os.O_RDONLY | os.O_DIRECTORY)
+        n = 0
+        while entries := d.getdents(32768):
+            for e in entries:
+                ns.fstatat(ctx, d, e.name, 0x100)  # AT_SYMLINK_NOFOLLOW
+                n += e.name not in (b".", b"..")
+        d.close()
+        return n
+
+    return Backend(
+        create_close=create_close,
+        stat=lambda p: ns.fstatat(ctx, None, p),
+        unlink=lambda p: ns.unlinkat(ctx, None, p),
+        write_file=write_file,
+        read_file=read_file,
+        pread_random=pread_random,
+        mkdir=lambda p: ns.mkdirat(ctx, None, p, 0o755),
+        ls_l=ls_l,
+    )
+
+
+def host_backend(root: bytes) -> Backend:
+    def j(p: bytes) -> bytes:
+        return root + p
+
+    def create_close(path: bytes) -> None:
+        os.close(os.open(j(path), os.O_CREAT | os.O_WRONLY, 0o644))
+
+    def write_file(path: bytes, block: bytes, count: int) -> None:
+        fd = os.open(j(path), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+        for _ in range(count):
+            os.write(fd, block)
+        os.close(fd)
+
+    def read_file(path: bytes, size: int) -> int:
+        fd = os.open(j(path), os.O_RDONLY)
+        total = 0
+        while data := os.read(fd, size):
+            total += len(data)
+        os.close(fd)
+        return total
+
+    def pread_random(path: bytes, count: int, file_size: int) -> float:
+        fd = os.open(j(path), os.O_RDONLY)
+        offsets = [random.randrange(0, file_size // 4096) * 4096 for _ in range(count)]
+        t0 = time.perf_counter()
+        for off in offsets:
+            os.pread(fd, 4096, off)
+        elapsed = time.perf_counter() - t0
+        os.close(fd)
+        return elapsed / count * 1e6
+
+    def ls_l(path: bytes) -> int:
+        n = 0
+        with os.scandir(j(path)) as it:
+            for e in it:
+                os.lstat(j(path) + b"/" + e.name)
+                n += 1
+        return n
+
+    return Backend(
+        create_close=create_close,
+        stat=lambda p: os.stat(j(p)),
+        unlink=lambda p: os.unlink(j(p)),
+        write_file=write_file,
+        read_file=read_file,
+        pread_random=pread_random,
+        mkdir=lambda p: os.mkdir(j(p), 0o755),
+        ls_l=ls_l,
+    )
+
+
+def measure(b: Backend, quick: bool) -> dict[str, float]:
+    """One run of every benchmark on a fresh tree; returns name -> figure."""
+    out: dict[str, float] = {}
+    n = 2000 if quick else 5000
+    t0 = time.perf_counter()
+    for i in range(n):
+        p = b"/c%d" % i
+        b.create_close(p)
+        b.stat(p)
+        b.unlink(p)
+    out["create+stat+unlink /s"] = n / (time.perf_counter() - t0)
+
+    b.mkdir(b"/d")
+    b.create_close(b"/d/f")
+    n = 20000 if quick else 50000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        b.stat(b"/d/f")
+    out["stat /s"] = n / (time.perf_counter() - t0)
+
+    mib = 64 if quick else FILE_MIB
+    block = os.urandom(MIB)
+    t0 = time.perf_counter()
+    b.write_file(b"/big", block, mib)
+    out["write MB/s"] = mib * MIB / 1e6 / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    assert b.read_file(b"/big", MIB) == mib * MIB
+    out["read MB/s"] = mib * MIB / 1e6 / (time.perf_counter() - t0)
+    out["random 4K pread µs"] = b.pread_random(b"/big", 5000, mib * MIB)
+
+    b.mkdir(b"/ls")
+    for i in range(LISTING):
+        b.create_close(b"/ls/entry-%05d" % i)
+    t0 = time.perf_counter()
+    assert b.ls_l(b"/ls") == LISTING
+    out["ls -l 5000 s"] = time.perf_counter() - t0
+    return out
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def run_volfs(directory: Path, page_size: int, runs: int, quick: bool) -> dict[str, float]:
+    results = []
+    for _ in range(runs):
+        image = directory / f"bench-{page_size}.lxfs"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(image) + suffix).unlink(missing_ok=True)
+        fs = VolFs.create_image(image, page_size=page_size)
+        try:
+            results.append(measure(vfs_backend(Namespace(fs)), quick))
+        finally:
+            fs.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(image) + suffix).unlink(missing_ok=True)
+    return median_of(results)
+
+
+def run_host(runs: int, quick: bool) -> dict[str, float]:
+    results = []
+    for _ in range(runs):
+        root = tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        try:
+            results.append(measure(host_backend(os.fsencode(root)), quick))
+        finally:
+            shutil.rmtree(root)
+    return median_of(results)
+
+
+def fmt(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def report(volfs: dict[int, dict[str, float]], host: dict[str, float], runs: int, quick: bool) -> str:
+    sizes = sorted(volfs)
+    lines = [
+        START,
+        "## VolFs (bench/bench_volfs.py)",
+        "",
+        f"Through the VFS API (Namespace.openat/fstatat/unlinkat/getdents, no FUSE), image on disk; host = "
+        f"the same calls on the host's tmpfs in the same run. Median of {runs} run(s)"
+        f"{', quick sizes (64 MiB file)' if quick else ', 256 MiB file in 1 MiB writes'}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "| benchmark | " + " | ".join(f"VolFs {s // 1024} KiB pages" for s in sizes) + " | host tmpfs | ratio |",
+        "|---|" + "---:|" * (len(sizes) + 2),
+    ]
+    for key in host:
+        chosen = volfs.get(PAGE_SIZE, volfs[sizes[-1]])[key]
+        lower_is_better = key.endswith("µs") or key.endswith(" s")
+        ratio = chosen / host[key] if lower_is_better else host[key] / chosen
+        target = TARGETS.get(key)
+        mark = "" if target is None else (" ✓" if chosen >= target else f" ✗ (target {fmt(target)})")
+        cells = " | ".join(fmt(volfs[s][key]) for s in sizes)
+        lines.append(f"| {key}{mark} | {cells} | {fmt(host[key])} | {ratio:.1f}x slower |")
+    lines += [
+        "",
+        f"Ratio: host over VolFs with the chosen page size ({PAGE_SIZE // 1024} KiB, lxfs/volfs/schema.py).",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if START in old and END in old:
+        new = old[: old.index(START)] + text + old[old.index(END) + len(END) :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    RESULTS.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--page-sizes", default=str(PAGE_SIZE), help="comma-separated SQLite page sizes")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
+    parser.add_argument("--dir", default=os.environ.get("TMPDIR", "/tmp"), help="where the image lives")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.page_sizes.split(",")]
+    directory = Path(args.dir)
+    host = run_host(args.runs, args.quick)
+    print("host tmpfs:", {k: fmt(v) for k, v in host.items()}, flush=True)
+    volfs: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        volfs[size] = run_volfs(directory, size, args.runs, args.quick)
+        print(f"VolFs {size // 1024} KiB pages:", {k: fmt(v) for k, v in volfs[size].items()}, flush=True)
+    text = report(volfs, host, args.runs, args.quick)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
