@@ -349,7 +349,7 @@ class FuseAdapter:
     def _in(self, nodeid: int) -> _Node:
         """Make directory ``nodeid`` the cwd for a name-relative VFS call."""
         node = self._node(nodeid)
-        self.ctx.cwd = node.loc
+        self.ctx.set_cwd(node.loc)
         return node
 
     def _entry_for(self, parent: _Node, name: bytes, loc: Location, s: Stat) -> _EntryParam:
@@ -412,7 +412,7 @@ class FuseAdapter:
         if node.loc == self.ns.root:
             return b"/"
         for parent, name in reversed(node.names):
-            self.ctx.cwd = parent
+            self.ctx.set_cwd(parent)
             try:
                 loc, _ = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
             except FsError:
@@ -462,6 +462,7 @@ class FuseAdapter:
 
     def op_destroy(self, _userdata: Any) -> None:
         self.close_all()
+        self.ctx.release()
 
     def op_forget(self, req: int, nodeid: int, nlookup: int) -> None:
         self._forget(nodeid, nlookup)
@@ -492,7 +493,7 @@ class FuseAdapter:
         ctx = self.ctx
         ns = self.ns
         a: c_stat = attr.contents
-        ctx.cwd = node.loc
+        ctx.set_cwd(node.loc)
         if to_set & FUSE_SET_ATTR_MODE:
             if file is not None:
                 file.fchmod(ctx.creds, a.st_mode & 0o7777)
@@ -510,7 +511,7 @@ class FuseAdapter:
                 file.truncate(a.st_size, ctx.creds)
             else:
                 ns.truncate(ctx, self._named(node), a.st_size)
-                ctx.cwd = node.loc
+                ctx.set_cwd(node.loc)
         times_mask = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW
         if to_set & times_mask:
             times = (
@@ -527,12 +528,12 @@ class FuseAdapter:
         reply_attr(req, st, self.options.attr_timeout)
 
     def op_access(self, req: int, nodeid: int, mask: int) -> None:
-        self.ctx.cwd = self._node(nodeid).loc
+        self.ctx.set_cwd(self._node(nodeid).loc)
         self.ns.faccessat(self.ctx, None, b"", mask, AT_EACCESS | AT_EMPTY_PATH)
         reply_err(req, 0)
 
     def op_readlink(self, req: int, nodeid: int) -> None:
-        self.ctx.cwd = self._node(nodeid).loc
+        self.ctx.set_cwd(self._node(nodeid).loc)
         reply_readlink(req, self.ns.readlinkat(self.ctx, None, b""))
 
     def op_statfs(self, req: int, nodeid: int) -> None:
@@ -569,13 +570,13 @@ class FuseAdapter:
     def op_link(self, req: int, nodeid: int, newparent: int, newname: bytes) -> None:
         node = self._node(nodeid)
         p = self._node(newparent)
-        self.ctx.cwd = node.loc
+        self.ctx.set_cwd(node.loc)
         target = OpenFile(self.ns, p.loc, os.O_PATH)  # the new name's directory as a dirfd
         try:
             self.ns.linkat(self.ctx, None, b"", target, newname, AT_EMPTY_PATH)
         finally:
             target.close()
-        self.ctx.cwd = p.loc
+        self.ctx.set_cwd(p.loc)
         reply_entry(req, self._lookup(p, newname))
 
     def op_unlink(self, req: int, parent: int, name: bytes) -> None:
@@ -838,13 +839,13 @@ def serve_in_thread(
 # -- the checks that turn the usual failures into one clear sentence -------------------------------------
 
 
-def check_fuse_device() -> None:
-    if not os.path.exists("/dev/fuse"):
-        raise MountError("/dev/fuse is missing: load the fuse module (modprobe fuse) or run with --device /dev/fuse")
+def check_fuse_device(device: str = "/dev/fuse") -> None:
+    if not os.path.exists(device):
+        raise MountError(f"{device} is missing: load the fuse module (modprobe fuse) or give the container the device")
     try:
-        fd = os.open("/dev/fuse", os.O_RDWR)
+        fd = os.open(device, os.O_RDWR)
     except OSError as exc:
-        raise MountError(f"/dev/fuse cannot be opened ({exc.strerror}): FUSE is not usable here") from None
+        raise MountError(f"{device} cannot be opened ({exc.strerror}): FUSE is not usable here") from None
     os.close(fd)
 
 
@@ -985,6 +986,8 @@ def umount_and_wait(mountpoint: str, timeout: float = 10.0) -> None:
     """Unmount (fusermount3 -u) and wait for the server to finish writing the image. Raises MountError."""
     import time
 
+    if mounted_source(mountpoint) is None:
+        raise MountError(f"{mountpoint}: not mounted")
     pidfile = pidfile_for(mountpoint)
     try:
         with open(pidfile) as f:

@@ -41,7 +41,7 @@ def run(t: Tester) -> None:
     try:
         ino = os.fstat(fd).st_ino
         t.expect("rename_while_open_is_ok", "ok", lambda: os.rename(p("r"), p("r2")))
-        t.expect("fd_follows_renamed_inode", ino, lambda: os.stat(p("r2")).st_ino)
+        t.expect("fd_follows_renamed_inode", True, lambda: os.stat(p("r2")).st_ino == ino)
         t.expect(
             "write_after_rename_visible_by_new_name",
             b"RENAME me",

@@ -35,7 +35,7 @@ def run(t: Tester) -> None:
         [b"A", True],
         lambda: (os.rename(p("a"), p("b")), [read_file(p("b")), not os.path.lexists(p("a"))])[1],
     )
-    t.expect("rename_keeps_inode_number", ino_a, lambda: os.stat(p("b")).st_ino)
+    t.expect("rename_keeps_inode_number", True, lambda: os.stat(p("b")).st_ino == ino_a)
     t.expect("rename_missing_is_ENOENT", "ENOENT", lambda: os.rename(p("a"), p("c")))
     t.expect("rename_into_missing_dir_is_ENOENT", "ENOENT", lambda: os.rename(p("b"), p("none", "c")))
     t.expect("rename_to_itself_is_ok", b"A", lambda: (os.rename(p("b"), p("b")), read_file(p("b")))[1])
