@@ -392,10 +392,13 @@ class Namespace:
             stack.extend(reversed(m.children))
 
     def mounts(self, root: Location | None = None) -> list[MountInfo]:
-        """The mount table in mount order, targets as seen from ``root`` (default the namespace root)."""
+        """The mount table in mount order, targets as seen from ``root`` (default the namespace root);
+        mounts outside ``root`` are left out, as in a chrooted process's /proc/mounts."""
         out = []
         for m in sorted(self._all_mounts(), key=lambda m: m.id):
             target = self.d_path(m.root, root)
+            if target.startswith(b"(unreachable)"):
+                continue  # show_vfsmnt() skips mounts outside the reader's root
             opts = ["ro" if m.flags & MS_RDONLY or m.fs.readonly else "rw"]
             opts += [name for bit, name in _MOUNT_OPTIONS if m.flags & bit]
             if not m.flags & (MS_NOATIME | MS_STRICTATIME):
