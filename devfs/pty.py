@@ -205,10 +205,12 @@ class Tty:
 
     # --- ioctls common to every terminal (tty_ioctl + tty_mode_ioctl + n_tty_ioctl) ---
 
-    def ioctl(self, request: int, arg: int, mem: GuestMemory, readable: bool = True) -> int:
+    def ioctl(self, request: int, arg: int, mem: GuestMemory, readable: bool = True, master: bool = False) -> int:
+        """``master``: issued on the pty master, which is not subject to the slave's job control."""
         if self.hung_up:
             raise FsError(errno.ENOTTY if request == T.TIOCSPGRP else errno.EIO)
-        caller = self.jobs.caller()
+        caller = None if master else self.jobs.caller()
+        check_change = (lambda sig: None) if master else self.check_change
         if request == T.TCGETS:
             mem.write(arg, self.termios.pack())
             return 0
@@ -218,7 +220,7 @@ class Tty:
         if request in (T.TCSETS, T.TCSETSW, T.TCSETSF, TB.TCSETS2, TB.TCSETSW2, TB.TCSETSF2):
             two = request in (TB.TCSETS2, TB.TCSETSW2, TB.TCSETSF2)
             raw = mem.read(arg, TB.TERMIOS2_SIZE if two else TB.TERMIOS_SIZE)
-            self.check_change(signal.SIGTTOU)
+            check_change(signal.SIGTTOU)
             new = Termios.unpack2(raw) if two else Termios.unpack(raw)
             if not two:
                 new.ispeed, new.ospeed = self.termios.ispeed, self.termios.ospeed
@@ -239,7 +241,7 @@ class Tty:
             mem.write(arg, _INT.pack(0))
             return 0
         if request == T.TCFLSH:
-            self.check_change(signal.SIGTTOU)
+            check_change(signal.SIGTTOU)
             if arg not in (T.TCIFLUSH, T.TCOFLUSH, T.TCIOFLUSH):
                 raise FsError(errno.EINVAL)
             if arg in (T.TCIFLUSH, T.TCIOFLUSH):
@@ -248,7 +250,7 @@ class Tty:
                 self.ldisc.flush_output()
             return 0
         if request == T.TCXONC:
-            self.check_change(signal.SIGTTOU)
+            check_change(signal.SIGTTOU)
             if arg == T.TCOOFF:
                 self.ldisc.stop()
             elif arg == T.TCOON:
@@ -260,7 +262,7 @@ class Tty:
                 raise FsError(errno.EINVAL)
             return 0
         if request == T.TCSBRK:
-            self.check_change(signal.SIGTTOU)
+            check_change(signal.SIGTTOU)
             return 0  # output is never queued: drained already
         if request == T.TIOCEXCL:
             self.exclusive = True
@@ -453,23 +455,13 @@ class PtyMaster(FileOps):
                     raise FsError(errno.ENOTTY)
                 mem.write(arg, _INT.pack(pair.tty.session))
                 return 0
-            return _without_job_control(pair.tty, request, arg, mem)
+            return pair.tty.ioctl(request, arg, mem, master=True)
         if request == T.TIOCSCTTY or request == T.TIOCNOTTY or request == T.TIOCSPGRP:
             raise FsError(errno.ENOTTY)
         raise FsError(errno.ENOTTY)
 
     def release(self, file: OpenFile) -> None:
         self.pair.master_closed()
-
-
-def _without_job_control(tty: Tty, request: int, arg: int, mem: GuestMemory) -> int:
-    """The master changes the slave's modes without being subject to the slave's job control."""
-    jobs = tty.jobs
-    tty.jobs = NoJobControl()
-    try:
-        return tty.ioctl(request, arg, mem)
-    finally:
-        tty.jobs = jobs
 
 
 class TtyFile(FileOps):

@@ -8,6 +8,7 @@ import os
 import stat
 import termios as T
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -53,16 +54,16 @@ def test_reads_and_writes_match_host(name: str) -> None:
     fd = os.open(f"/dev/{name}", os.O_RDWR)
     try:
         for size in (0, 1, 10, 65536):
-            host = _outcome(lambda size=size: os.read(fd, size))
-            ours = _outcome(lambda size=size: dev.read(None, size, 0))  # type: ignore[arg-type]
+            host = _outcome(partial(os.read, fd, size))
+            ours = _outcome(partial(dev.read, None, size, 0))  # type: ignore[arg-type]
             if name in ("random", "urandom"):
                 assert isinstance(host, bytes) and isinstance(ours, bytes)
                 assert len(ours) == len(host)
             else:
                 assert ours == host
         for data in (b"", b"abc", b"x" * 100_000):
-            host_w = _outcome(lambda data=data: os.write(fd, data))
-            ours_w = _outcome(lambda data=data: dev.write(None, data, 0))  # type: ignore[arg-type]
+            host_w = _outcome(partial(os.write, fd, data))
+            ours_w = _outcome(partial(dev.write, None, data, 0))  # type: ignore[arg-type]
             assert ours_w == host_w, (name, len(data))
     finally:
         os.close(fd)
@@ -76,8 +77,8 @@ def test_ioctls_match_host(name: str) -> None:
     fd = os.open(f"/dev/{name}", os.O_RDWR)
     try:
         for request, size in ((T.TCGETS, 36), (RNDGETENTCNT, 4), (T.TIOCGWINSZ, 8)):
-            host = _outcome(lambda request=request, size=size: fcntl.ioctl(fd, request, bytes(size)))
-            ours = _outcome(lambda request=request: dev.ioctl(None, request, 0x1000, mem))  # type: ignore[arg-type]
+            host = _outcome(partial(fcntl.ioctl, fd, request, bytes(size)))
+            ours = _outcome(partial(dev.ioctl, None, request, 0x1000, mem))  # type: ignore[arg-type]
             if isinstance(host, bytes):
                 assert ours == 0 and mem.read(0x1000, len(host)) == host
             else:
