@@ -103,6 +103,11 @@ def _norm_stat(st: Any) -> dict[str, int]:
     return out
 
 
+def _tree_entry(path: bytes, st: Any, content: bytes | None) -> tuple[Any, ...]:
+    size = None if stat.S_ISDIR(st.st_mode) else st.st_size
+    return (path, stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_nlink, size, content)
+
+
 class Sys:
     """The os-like calls a scenario may make. Handles (from ``open``) are small integers that the
     harness maps to the backend's fds; failed opens give a handle that is EBADF everywhere."""
@@ -172,14 +177,16 @@ class Sys:
 class HostSys(Sys):
     """The host kernel, relative to a directory fd."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, tick: float = TICK) -> None:
         super().__init__()
         self.base = base
+        self.tick = tick
         self.dfd = AT_FDCWD  # relative paths start at the cwd, as on lxfs (dirf None)
         os.chdir(base)
 
     def _pre(self) -> None:
-        time.sleep(TICK)
+        if self.tick:
+            time.sleep(self.tick)
 
     def _at(self, path: Path_, dirh: int | None) -> tuple[int, bytes]:
         return (self.fd(dirh) if dirh is not None else self.dfd), _b(path)
@@ -340,6 +347,24 @@ class HostSys(Sys):
 
     def _pipe(self) -> tuple[int, int]:
         return os.pipe()
+
+    def _tree(self) -> list[tuple[Any, ...]]:
+        out = []
+        for dirpath, dirnames, filenames in os.walk(b".", followlinks=False):
+            for name in sorted(dirnames + filenames):
+                path = os.path.join(dirpath, name)[2:]
+                st = os.lstat(path)
+                out.append(_tree_entry(path, st, self._content(path, st)))
+        return sorted(out)
+
+    @staticmethod
+    def _content(path: bytes, st: os.stat_result) -> bytes | None:
+        if stat.S_ISLNK(st.st_mode):
+            return os.readlink(path)
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o400:
+            with open(path, "rb") as f:
+                return f.read()
+        return None
 
     def _dup(self, h: int) -> int:
         return os.dup(self.fd(h))
@@ -508,6 +533,26 @@ class LxfsSys(Sys):
         r, w = self.ns.pipe(self.ctx)
         return self.fds.install(r), self.fds.install(w)
 
+    def _tree(self) -> list[tuple[Any, ...]]:
+        out = []
+        stack = [b""]
+        while stack:
+            d = stack.pop()
+            for name in self._listdir(d or b"."):
+                path = d + b"/" + name if d else name
+                st = self.ns.fstatat(self.ctx, None, path, AT_SYMLINK_NOFOLLOW)
+                content = None
+                if stat.S_ISLNK(st.st_mode):
+                    content = self.ns.readlinkat(self.ctx, None, path)
+                elif stat.S_ISREG(st.st_mode) and st.st_mode & 0o400:
+                    f = self.ns.openat(self.ctx, None, path, os.O_RDONLY)
+                    content = f.read(1 << 30)
+                    f.close()
+                elif stat.S_ISDIR(st.st_mode):
+                    stack.append(path)
+                out.append(_tree_entry(path, st, content))
+        return sorted(out)
+
     def _dup(self, h: int) -> int:
         return self.fds.dup(self.fd(h))
 
@@ -517,8 +562,9 @@ class LxfsSys(Sys):
 Scenario = Callable[[Sys], None]
 
 
-def run_on_host(scenario: Scenario) -> Transcript:
-    """Run in a forked child (it may drop privileges) inside a fresh host directory."""
+def run_on_host(scenario: Scenario, tick: float = TICK) -> Transcript:
+    """Run in a forked child (it may drop privileges) inside a fresh host directory. ``tick`` is the
+    pause before each call (0 when the scenario compares no times)."""
     base = tempfile.mkdtemp(prefix="lxfs-diff-", dir=HOST_TMP)
     os.chmod(base, 0o755)
     r, w = os.pipe()
@@ -528,7 +574,7 @@ def run_on_host(scenario: Scenario) -> Transcript:
         try:
             os.close(r)
             os.umask(0o022)
-            s = HostSys(base)
+            s = HostSys(base, tick)
             try:
                 scenario(s)
                 payload = pickle.dumps(("ok", s.transcript))
@@ -626,8 +672,8 @@ def differential(vfs_backend: str, tmp_path: Path) -> Callable[[Scenario], None]
     """``differential(scenario)`` runs it on the host and on lxfs (the backend parameter) and compares."""
     counter = iter(range(1000))
 
-    def run(scenario: Scenario) -> None:
-        host = run_on_host(scenario)
+    def run(scenario: Scenario, tick: float = TICK) -> None:
+        host = run_on_host(scenario, tick)
         sub = tmp_path / f"run{next(counter)}"
         sub.mkdir()
         lx = run_on_lxfs(scenario, vfs_backend, sub)
