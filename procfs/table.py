@@ -211,6 +211,17 @@ ROOT = _dir(
 PID_TEMPLATE = PID_DIR
 
 
+_SUBDIRS: dict[int, int] = {}
+
+
+def _subdirs(entry: Entry) -> int:
+    """Static subdirectories of a directory entry (its nlink - 2), computed once per entry."""
+    count = _SUBDIRS.get(id(entry))
+    if count is None:
+        count = _SUBDIRS[id(entry)] = sum(1 for child in entry.children if stat.S_ISDIR(child.mode))
+    return count
+
+
 class ProcSnapshot(FileOps):
     """An open /proc file: the text rendered at open (seq_file single_open), read at any offset."""
 
@@ -427,7 +438,7 @@ class ProcFs:
         nlink = 1
         size = 0
         if stat.S_ISDIR(mode):
-            nlink = 2 + sum(1 for child in entry.children if stat.S_ISDIR(child.mode))
+            nlink = _subdirs(entry) + 2
             if entry.dynamic == PIDS:
                 nlink += len(self.source.pids())
             elif entry.dynamic == FDS:
