@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from lxfs.images import ToolError, Warn, export_image, image_info, import_into, init_image
-from lxfs.volfs.schema import ImageError
+if TYPE_CHECKING:
+    from lxfs.images import Warn
 
 T = TypeVar("T")
 
@@ -26,10 +26,19 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _run(action: Callable[[], T]) -> T:
+    from lxfs.images import ToolError
+    from lxfs.volfs.schema import ImageError
+
     try:
         return action()
     except (ToolError, ImageError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _warner() -> Warn:
+    from lxfs.images import Warn  # imported when a command runs: `lxfs --help` stays fast
+
+    return Warn(_warn_line)
 
 
 def _human(n: int) -> str:
@@ -63,7 +72,9 @@ def register(app: typer.Typer) -> None:
             raise _fail("program or package names need --from-host")
         if from_host and not names:
             raise _fail("--from-host needs at least one program or package name")
-        warn = Warn(_warn_line)
+        warn = _warner()
+        from lxfs.images import init_image
+
         _run(lambda: init_image(image, names or [], warn))
 
     @app.command("import")
@@ -74,7 +85,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a tar archive or a host directory tree into an image (modes, owners, ns times, links,
         devices, xattrs). Exit status 1 if any member was refused or not stored."""
-        warn = Warn(_warn_line)
+        warn = _warner()
+        from lxfs.images import import_into
+
         result = _run(lambda: import_into(image, src, path.encode("utf-8", "surrogateescape"), warn))
         if sys.stderr.isatty():
             print(f"lxfs: imported {result.stored} entries, {_human(result.bytes)} of data", file=sys.stderr)
@@ -88,7 +101,9 @@ def register(app: typer.Typer) -> None:
         path: Annotated[str, typer.Option("--path", help="The image directory to export.")] = "/",
     ) -> None:
         """Export an image (or one directory of it) as a PAX tar that imports back identically."""
-        warn = Warn(_warn_line)
+        warn = _warner()
+        from lxfs.images import export_image
+
         _run(lambda: export_image(image, out, warn, path.encode("utf-8", "surrogateescape")))
         if warn.problems:
             raise _fail(f"{warn.problems} file(s) not exported (see above)")
@@ -119,6 +134,8 @@ def register(app: typer.Typer) -> None:
     @app.command("info")
     def info_cmd(image: Annotated[Path, typer.Argument(help="An image.")]) -> None:
         """Show an image's schema version, sizes, counts, chunk and page size, orphans."""
+        from lxfs.images import image_info
+
         info = _run(lambda: image_info(image))
         width = max(len(k) for k in info)
         for key, value in info.items():
