@@ -1,0 +1,136 @@
+"""`lxfs mount`/`lxfs umount`: the lifecycle, -o ro, clean unmount on signals, and one clear error
+for each usual failure."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from lxfs.fuse import MountError, check_fuse_device, mounted_source, pidfile_for
+
+from .conftest import Mounted, fsck_problems, lxfs
+
+
+def _error(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr + res.stdout
+    return " ".join((res.stderr + res.stdout).split())
+
+
+def _server_pid(mp: str) -> int:
+    with open(pidfile_for(mp)) as f:
+        return int(f.read())
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"server {pid} still running")
+
+
+def test_mount_serves_and_umount_waits_for_the_server(mounted: Mounted) -> None:
+    pid = _server_pid(mounted.path)
+    with open(os.path.join(mounted.path, "f"), "w") as f:
+        f.write("data")
+    assert mounted_source(mounted.path) == "lxfs:" + mounted.image
+    mounted.umount()
+    assert mounted_source(mounted.path) is None
+    _wait_gone(pid, 0.1)  # umount returned after the server finished
+    assert not os.path.exists(pidfile_for(mounted.path))
+    assert fsck_problems(mounted.image) == []
+    lxfs("mount", mounted.image, mounted.path)
+    with open(os.path.join(mounted.path, "f")) as f:
+        assert f.read() == "data"
+
+
+def test_read_only_mount_refuses_writes(mounted: Mounted) -> None:
+    with open(os.path.join(mounted.path, "f"), "w") as f:
+        f.write("x")
+    mounted.umount()
+    lxfs("mount", "-o", "ro", mounted.image, mounted.path)
+    with pytest.raises(OSError) as exc:
+        os.open(os.path.join(mounted.path, "g"), os.O_WRONLY | os.O_CREAT, 0o644)
+    assert exc.value.errno == errno.EROFS
+    with open(os.path.join(mounted.path, "f")) as f:
+        assert f.read() == "x"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_unmounts_cleanly(mounted: Mounted, sig: signal.Signals) -> None:
+    with open(os.path.join(mounted.path, "f"), "w") as f:
+        f.write("kept")
+    pid = _server_pid(mounted.path)
+    os.kill(pid, sig)
+    _wait_gone(pid)
+    assert mounted_source(mounted.path) is None
+    assert not os.path.exists(pidfile_for(mounted.path))
+    assert fsck_problems(mounted.image) == []
+
+
+def test_stale_mount_point_says_to_umount(mounted: Mounted) -> None:
+    pid = _server_pid(mounted.path)
+    os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid)
+    msg = _error(lxfs("mount", mounted.image, mounted.path, check=False))
+    assert "stale" in msg and f"lxfs umount {mounted.path}" in msg
+    lxfs("umount", mounted.path)
+    assert mounted_source(mounted.path) is None
+    lxfs("mount", mounted.image, mounted.path)  # usable again; the fixture's fsck checks the image
+
+
+def test_busy_mount_point(mounted: Mounted) -> None:
+    msg = _error(lxfs("mount", mounted.image, mounted.path, check=False))
+    assert "busy" in msg and "already a mount point" in msg
+
+
+def test_image_in_use(mounted: Mounted, tmp_path: object) -> None:
+    other = os.path.join(os.path.dirname(mounted.path), "other")
+    os.mkdir(other)
+    msg = _error(lxfs("mount", mounted.image, other, check=False))
+    assert "in use" in msg and mounted.path in msg
+
+
+def test_non_empty_mount_point(mounted: Mounted) -> None:
+    full = os.path.join(os.path.dirname(mounted.path), "full")
+    os.mkdir(full)
+    open(os.path.join(full, "x"), "w").close()
+    msg = _error(lxfs("mount", mounted.image, full, check=False))
+    assert "not empty" in msg
+
+
+def test_missing_image(mounted: Mounted) -> None:
+    empty = os.path.join(os.path.dirname(mounted.path), "e")
+    os.mkdir(empty)
+    msg = _error(lxfs("mount", "/nonexistent/x.img", empty, check=False))
+    assert "no such image" in msg
+
+
+def test_missing_mount_point_and_not_mounted(mounted: Mounted) -> None:
+    assert "no such directory" in _error(lxfs("mount", mounted.image, "/nonexistent/mp", check=False))
+    here = os.path.dirname(mounted.path)
+    assert "not mounted" in _error(lxfs("umount", here, check=False))
+
+
+def test_missing_fuse_device_is_one_clear_error() -> None:
+    with pytest.raises(MountError, match="missing: load the fuse module"):
+        check_fuse_device("/nonexistent/fuse")
+
+
+def test_umount_of_busy_mount_says_busy(mounted: Mounted) -> None:
+    proc = subprocess.Popen(["sleep", "30"], cwd=mounted.path)
+    try:
+        time.sleep(0.2)
+        assert "busy" in _error(lxfs("umount", mounted.path, check=False))
+    finally:
+        proc.kill()
+        proc.wait()
