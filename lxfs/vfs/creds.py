@@ -58,12 +58,15 @@ class Credentials:
 
 
 def _hold(loc: Location) -> None:
+    """Pin the inode (and keep its mount busy for umount), like a path_get()."""
     fs = loc.mount.fs
     with fs.transaction():
         fs.open_inode(loc.ino)
+    loc.mount.open_files += 1
 
 
 def _drop(loc: Location) -> None:
+    loc.mount.open_files -= 1
     fs = loc.mount.fs
     with fs.transaction():
         fs.release_inode(loc.ino)

@@ -177,6 +177,7 @@ class Namespace:
         self._fifos: dict[tuple[int, int], Pipe] = {}
         self._linkable: set[tuple[int, int]] = set()  # O_TMPFILE inodes that linkat may name
         self._tmp_names = itertools.count(1)
+        self._dentry: tuple[Location, bytes] | None = None  # set by _walk (callers hold the kernel lock)
         # pipefs/anon_inodefs: an unattached mount holding the inodes of pipes, sockets, eventfds ...
         anon_fs = _AnonFs()
         self.anon_mount = Mount(anon_fs, self._dev_of(anon_fs), next(self._mount_ids), None, None, 0, b"pipefs")
@@ -241,7 +242,9 @@ class Namespace:
     ) -> tuple[Location, Attr]:
         """Resolve ``path`` from ``loc``: search permission on every directory, '.', '..', symlinks
         (ELOOP after MAXSYMLINKS), mounts. ``follow``: follow a trailing symlink; ``must_dir``: the
-        result must be a directory (a trailing slash), which also follows."""
+        result must be a directory (a trailing slash), which also follows. Leaves the (parent, name)
+        the result was found by in ``self._dentry`` (None after '.', '..' or a bare root)."""
+        dentry: tuple[Location, bytes] | None = None
         if path.endswith(b"/"):
             must_dir = True
         parts = [p for p in path.split(b"/") if p]
@@ -258,11 +261,13 @@ class Namespace:
             if not perm.permitted(attr, creds, perm.MAY_EXEC):
                 raise FsError(errno.EACCES)
             if name == b".":
+                dentry = None
                 continue
             if name == b"..":
                 loc = self._dotdot(loc, root)
                 fs = loc.mount.fs
                 attr = fs.getattr(loc.ino)
+                dentry = None
                 continue
             if len(name) > NAME_MAX:
                 raise FsError(errno.ENAMETOOLONG)
@@ -290,10 +295,13 @@ class Namespace:
                     loc = root
                     fs = loc.mount.fs
                     attr = fs.getattr(loc.ino)
+                dentry = None
                 continue
+            dentry = (loc, name)
             loc, fs, attr = child, cfs, cattr
         if must_dir and attr.mode & _S_IFMT != _S_IFDIR:
             raise FsError(errno.ENOTDIR)
+        self._dentry = dentry
         return loc, attr
 
     def resolve(self, ctx: FsContext, dirf: OpenFile | None, path: bytes, flags: int = 0) -> tuple[Location, Attr]:
@@ -379,8 +387,8 @@ class Namespace:
         mount = loc.mount
         if loc.ino != mount.fs.root_ino or mount.mountpoint is None or mount.parent is None:
             raise FsError(errno.EINVAL)
-        if mount.children or mount.open_files or ctx.cwd.mount is mount or ctx.root.mount is mount:
-            raise FsError(errno.EBUSY)
+        if mount.children or mount.open_files:
+            raise FsError(errno.EBUSY)  # open files, or some task's cwd or root inside
         del self._mounted[(mount.parent, mount.mountpoint.ino)]
         mount.parent.children.remove(mount)
 
@@ -491,25 +499,7 @@ class Namespace:
             raise FsError(errno.ENOENT)
         self._check_path(path)
         loc, attr = self._walk(ctx, self._start(ctx, dirf, path), path, not flags & os.O_NOFOLLOW, False)
-        return self._do_open(ctx, loc, attr, flags, acc, False, self._dentry_of(ctx, dirf, path, loc))
-
-    def _dentry_of(
-        self, ctx: FsContext, dirf: OpenFile | None, path: bytes, loc: Location
-    ) -> tuple[Location, bytes] | None:
-        """(parent, name) of a just-opened non-directory, remembered for its /proc path."""
-        stripped = path.rstrip(b"/")
-        head, _, name = stripped.rpartition(b"/")
-        if name in (b"", b".", b".."):
-            return None
-        try:
-            parent, _ = self._walk(
-                ctx, self._start(ctx, dirf, path), head or (b"/" if path[:1] == b"/" else b"."), True, True
-            )
-        except FsError:
-            return None
-        if parent.mount is not loc.mount or parent.mount.fs.lookup(parent.ino, name) != loc.ino:
-            return None  # reached through a symlink or a mount: find_name sorts it out
-        return parent, name
+        return self._do_open(ctx, loc, attr, flags, acc, False, self._dentry)
 
     def _open_create(
         self,
@@ -629,6 +619,23 @@ class Namespace:
                 file.close()
                 raise
         return file
+
+    def open_exec(self, ctx: FsContext, dirf: OpenFile | None, path: bytes, flags: int = 0) -> OpenFile:
+        """do_open_execat() for execve/execveat: a regular file with execute permission on a mount
+        without noexec (EACCES otherwise), opened for reading. ``flags``: AT_SYMLINK_NOFOLLOW (ELOOP on a
+        symlink), AT_EMPTY_PATH. MS_NOSUID of ``file.loc.mount.flags`` tells whether set-id bits count."""
+        if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+            raise FsError(errno.EINVAL)
+        loc, attr = self.resolve(ctx, dirf, path, flags)
+        fmt = attr.mode & _S_IFMT
+        if fmt == _S_IFLNK:
+            raise FsError(errno.ELOOP)
+        if fmt != stat.S_IFREG or loc.mount.flags & MS_NOEXEC:
+            raise FsError(errno.EACCES)
+        inode.inode_permission(loc.mount, attr, ctx.creds, perm.MAY_EXEC)  # read permission is not needed
+        dentry = self._dentry if path else None
+        ops = loc.mount.fs.open_file(loc.ino, os.O_RDONLY)
+        return OpenFile(self, loc, os.O_RDONLY | O_LARGEFILE, ops, ctx.creds, dentry)
 
     def _open_tmpfile(self, ctx: FsContext, dirf: OpenFile | None, path: bytes, flags: int, mode: int) -> OpenFile:
         """O_TMPFILE: an unnamed regular file in a directory; linkat(AT_EMPTY_PATH) may name it unless

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from lxfs.linux import AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, MS_NOATIME, MS_NODEV, MS_RDONLY
+from lxfs.linux import AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_RDONLY
 from lxfs.tmpfs import TmpFs
 from lxfs.vfs.creds import Credentials
 from lxfs.vfs.errors import FsError
@@ -265,3 +265,41 @@ def test_symlink_nofollow_variants(ns: Namespace) -> None:
     assert ns.readlinkat(ctx, p, b"") == b"/f"
     _err(errno.EBADF, p.read, 1)
     p.close()
+
+
+def test_open_exec_rules(ns: Namespace) -> None:
+    ctx = ns.context()
+    for name, mode in ((b"/exec_only", 0o711), (b"/noexec", 0o644), (b"/group_x", 0o010)):
+        _mkfile(ns, ctx, name, b"\x7fELF")
+        ns.fchmodat(ctx, None, name, mode)
+    ns.symlinkat(ctx, b"exec_only", None, b"/link")
+    ns.mkdirat(ctx, None, b"/dir", 0o755)
+    user = ns.context(Credentials.user(1000, 1000))
+    f = ns.open_exec(user, None, b"/exec_only")
+    assert f.read(4) == b"\x7fELF" and f.path() == b"/exec_only"  # no read permission needed
+    f.close()
+    ns.open_exec(user, None, b"/link").close()
+    _err(errno.ELOOP, ns.open_exec, user, None, b"/link", AT_SYMLINK_NOFOLLOW)
+    _err(errno.EACCES, ns.open_exec, user, None, b"/noexec")
+    _err(errno.EACCES, ns.open_exec, ctx, None, b"/noexec")  # root needs some x bit
+    ns.open_exec(ctx, None, b"/group_x").close()
+    _err(errno.EACCES, ns.open_exec, user, None, b"/group_x")
+    _err(errno.EACCES, ns.open_exec, ctx, None, b"/dir")
+    _err(errno.ENOENT, ns.open_exec, ctx, None, b"/missing")
+    ns.mkdirat(ctx, None, b"/mnt", 0o755)
+    ns.mount(ctx, b"/mnt", TmpFs(), MS_NOEXEC)
+    _mkfile(ns, ctx, b"/mnt/prog")
+    ns.fchmodat(ctx, None, b"/mnt/prog", 0o755)
+    _err(errno.EACCES, ns.open_exec, ctx, None, b"/mnt/prog")
+
+
+def test_umount_busy_while_a_task_is_inside(ns: Namespace) -> None:
+    ctx = ns.context()
+    ns.mkdirat(ctx, None, b"/mnt", 0o755)
+    ns.mount(ctx, b"/mnt", TmpFs())
+    other = ctx.copy()
+    ns.chdir(other, b"/mnt")
+    _err(errno.EBUSY, ns.umount, ctx, b"/mnt")
+    ns.chdir(other, b"/")
+    ns.umount(ctx, b"/mnt")
+    other.release()
