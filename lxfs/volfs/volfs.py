@@ -223,10 +223,13 @@ class VolFs:
             raise ImageError(f"{path}: empty file, not an lxfs image")
         if not header.startswith(b"SQLite format 3\0"):
             raise ImageError(f"{path}: not an lxfs image (not an SQLite database)")
-        if len(header) < 100 or int.from_bytes(header[68:72], "big") != APPLICATION_ID:
-            raise ImageError(f"{path}: an SQLite database, but not an lxfs image")
         try:
             engine, db = sql.connect(path, readonly=readonly)
+            # The header's copy of application_id may still be in the WAL: ask SQLite, not the file.
+            (app_id,) = db.execute("PRAGMA application_id").fetchone()
+            if app_id != APPLICATION_ID:
+                db.close()
+                raise ImageError(f"{path}: an SQLite database, but not an lxfs image")
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
