@@ -1,6 +1,7 @@
 """Images: creating (init, --from-host, the default image), importing (tar or host directory),
 exporting (PAX tar) and describing lxfs images. Every write into an image goes through the VFS."""
 
+from lxfs.images.entries import Warn
 from lxfs.images.ops import (
     ImportResult,
     ToolError,
@@ -11,7 +12,6 @@ from lxfs.images.ops import (
     import_into,
     init_image,
 )
-from lxfs.images.tarsource import Warn
 
 __all__ = [
     "ImportResult",

@@ -13,6 +13,21 @@ DataSource = Callable[[], Iterator[tuple[int, bytes]]]
 IO_SIZE = 1 << 20  # bytes per read from a source and per write into the image
 
 
+class Warn:
+    """Collects per-member warnings and refusals (printed by the CLI, counted for the exit status)."""
+
+    def __init__(self, sink: Callable[[str], None] | None = None) -> None:
+        self.messages: list[str] = []
+        self.problems = 0  # members refused or not stored (notes like a stripped '/' do not count)
+        self._sink = sink
+
+    def __call__(self, message: str, problem: bool = True) -> None:
+        self.messages.append(message)
+        self.problems += problem
+        if self._sink is not None:
+            self._sink(message)
+
+
 class UnsafePath(Exception):
     """A member name or hard-link target that would leave the destination (``..``, or empty)."""
 

@@ -12,10 +12,9 @@ import subprocess
 from dataclasses import dataclass, field
 
 from lxfs.images.elfdeps import Resolver, is_elf
-from lxfs.images.entries import Entry, describe
+from lxfs.images.entries import Entry, Warn, describe
 from lxfs.images.hostsource import host_entry
 from lxfs.images.sink import ImageWriter
-from lxfs.images.tarsource import Warn
 
 # Package files a runtime image has no use for (as Debian's minimal/docker images exclude them).
 SKIPPED_PREFIXES = (b"/usr/share/doc/", b"/usr/share/man/", b"/usr/share/info/", b"/usr/share/lintian/")

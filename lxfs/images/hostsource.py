@@ -8,8 +8,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from lxfs.images.entries import IO_SIZE, DataSource, Entry
-from lxfs.images.tarsource import Warn
+from lxfs.images.entries import IO_SIZE, DataSource, Entry, Warn
 
 
 def host_xattrs(path: bytes) -> dict[bytes, bytes]:
@@ -96,7 +95,7 @@ def read_host_tree(root: bytes, warn: Warn) -> Iterator[Entry]:
             return
         kind = stat.S_IFMT(st.st_mode)
         if kind == stat.S_IFSOCK:
-            warn(f"{os.fsdecode(host_path)}: socket: skipped")
+            warn(f"{os.fsdecode(host_path)}: socket ignored", problem=False)
             return
         if kind != stat.S_IFDIR and st.st_nlink > 1:
             key = (st.st_dev, st.st_ino)

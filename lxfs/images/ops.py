@@ -16,14 +16,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from lxfs.images import fromhost, layout
-from lxfs.images.entries import Entry, describe
+from lxfs.images.entries import Entry, Warn, describe
 from lxfs.images.hostsource import host_entry, read_host_tree
 from lxfs.images.imagefs import ImageFs
 from lxfs.images.imagesource import read_image
 from lxfs.images.progress import progress
 from lxfs.images.sink import ImageWriter
 from lxfs.images.tarsink import TarWriter, compressed_writer, compression_for
-from lxfs.images.tarsource import ArchiveError, Warn, read_tar
+from lxfs.images.tarsource import ArchiveError, read_tar
 from lxfs.vfs.errors import FsError
 from lxfs.volfs import schema
 from lxfs.volfs.schema import ImageError

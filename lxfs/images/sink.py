@@ -10,9 +10,9 @@ import stat
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
-from lxfs.images.entries import Entry, ancestors, describe
+from lxfs.images.entries import Entry, Warn, ancestors, describe
 from lxfs.images.imagefs import ImageFs
-from lxfs.images.tarsource import ArchiveError, Warn
+from lxfs.images.tarsource import ArchiveError
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.stat import Stat
 
@@ -32,6 +32,7 @@ class ImageWriter:
         self.dest = dest.rstrip(b"/")
         self._dir_times: list[tuple[bytes, int, int]] = []
         self._symlinks: set[bytes] = set()  # entry paths of symlinks this import created
+        self._dirs: set[bytes] = set()  # entry paths known to be directories (saves a walk per member)
         self._chunk = fs.chunk_size
         self._zero = bytes(self._chunk)
         self.stored = 0
@@ -100,13 +101,14 @@ class ImageWriter:
         kind = entry.kind
         if kind == stat.S_IFDIR:
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                fs.unlink(path)
+                self._remove(entry.path, existing)
                 existing = None
             if existing is None:
                 fs.mkdir(path, entry.mode & 0o7777)
+            self._dirs.add(entry.path)
         else:
             if existing is not None:
-                self._remove(path, existing)
+                self._remove(entry.path, existing)
             if kind == stat.S_IFREG:
                 self._write_file(path, entry)
             elif kind == stat.S_IFLNK:
@@ -115,22 +117,31 @@ class ImageWriter:
             elif kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO):
                 fs.mknod(path, entry.mode, entry.rdev)
             else:
-                self.warn(f"{describe(entry.path)}: socket: skipped")
+                self.warn(f"{describe(entry.path)}: socket ignored", problem=False)
                 return
         self._set_metadata(path, entry)
 
     def _make_parents(self, rel: bytes) -> None:
         """Missing parent directories are created as GNU tar does: 0755, owned by the importer."""
         for prefix in ancestors(rel):
+            if prefix in self._dirs:
+                continue
             full = self.full(prefix)
-            if self.fs.lstat(full) is None:
+            st = self.fs.lstat(full)
+            if st is None:
                 self.fs.mkdir(full, 0o755)
+            elif not stat.S_ISDIR(st.st_mode):
+                return  # the member's own call follows an image symlink or fails with ENOTDIR
+            self._dirs.add(prefix)
 
-    def _remove(self, path: bytes, existing: Stat) -> None:
+    def _remove(self, rel: bytes, existing: Stat) -> None:
+        path = self.full(rel)
         if stat.S_ISDIR(existing.st_mode):
             self.fs.rmdir(path)  # ENOTEMPTY: the member is refused with that message
         else:
             self.fs.unlink(path)
+        self._dirs.discard(rel)
+        self._symlinks.discard(rel)
 
     def _hardlink(self, entry: Entry, path: bytes, existing: Stat | None) -> None:
         assert entry.hardlink_to is not None
@@ -149,7 +160,7 @@ class ImageWriter:
         if existing is not None:
             if existing.st_ino == tattr.st_ino:
                 return
-            self._remove(path, existing)
+            self._remove(entry.path, existing)
         self.fs.link(target, path)
 
     def _write_file(self, path: bytes, entry: Entry) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import zstandard
 
-from lxfs.images.entries import Entry, format_ns
-from lxfs.images.tarsource import ENCODING, ERRORS, Warn
+from lxfs.images.entries import Entry, Warn, format_ns
+from lxfs.images.tarsource import ENCODING, ERRORS
 
 SUFFIXES = {
     ".tar": "",
@@ -142,7 +142,7 @@ class TarWriter:
         elif kind == stat.S_IFIFO:
             info.type = tarfile.FIFOTYPE
         else:
-            self._warn(f"/{name}: socket: not stored in the archive")
+            self._warn(f"/{name}: socket ignored", problem=False)
             return
         info.pax_headers = pax
         self._tar.addfile(info, body)

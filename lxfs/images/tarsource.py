@@ -18,7 +18,7 @@ from typing import Any
 
 import zstandard
 
-from lxfs.images.entries import IO_SIZE, Entry, UnsafePath, normalize_member, parse_ns
+from lxfs.images.entries import IO_SIZE, Entry, UnsafePath, Warn, normalize_member, parse_ns
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"  # names are bytes: undecodable ones survive the str round trip
@@ -39,21 +39,6 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (tarfile.ReadError, *DECOMPRESS_E
 
 class ArchiveError(Exception):
     """The archive cannot be read further (truncated, corrupt, not a tar). Entries before it were read."""
-
-
-class Warn:
-    """Collects per-member warnings and refusals (printed by the CLI, counted for the exit status)."""
-
-    def __init__(self, sink: Callable[[str], None] | None = None) -> None:
-        self.messages: list[str] = []
-        self.problems = 0  # members refused or not stored (notes like a stripped '/' do not count)
-        self._sink = sink
-
-    def __call__(self, message: str, problem: bool = True) -> None:
-        self.messages.append(message)
-        self.problems += problem
-        if self._sink is not None:
-            self._sink(message)
 
 
 class CountingReader:

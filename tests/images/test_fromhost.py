@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,18 @@ def test_default_image_without_busybox_says_what_to_install(tmp_path: Path, monk
     with pytest.raises(ToolError, match="apt-get install busybox-static"):
         ensure_default_image(lambda _m: None, busybox=str(tmp_path / "no-busybox"))
     assert not default_image_path().exists()
+
+
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static not installed")
+def test_two_processes_making_the_default_image_at_once_get_one_image(tmp_path: Path) -> None:
+    env = {**os.environ, "LXFS_HOME": str(tmp_path)}
+    code = "from lxfs.images import ensure_default_image; print(ensure_default_image(lambda m: print('made')))"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(out.count("made") for out in outputs) == 1
+    assert {out.splitlines()[-1] for out in outputs} == {str(tmp_path / "default.lxfs")}
+    assert sorted(os.listdir(tmp_path)) == [".default.lxfs.lock", "default.lxfs"]
+    assert_clean(tmp_path / "default.lxfs")
