@@ -161,6 +161,18 @@ fuse_session_unmount = _bind("fuse_session_unmount", None, c_void_p)
 fuse_session_destroy = _bind("fuse_session_destroy", None, c_void_p)
 fuse_set_signal_handlers = _bind("fuse_set_signal_handlers", c_int, c_void_p)
 fuse_remove_signal_handlers = _bind("fuse_remove_signal_handlers", None, c_void_p)
+fuse_session_fd = _bind("fuse_session_fd", c_int, c_void_p)
+fuse_session_exited = _bind("fuse_session_exited", c_int, c_void_p)
+
+
+class _FuseBuf(ctypes.Structure):
+    _fields_ = [("size", c_size_t), ("flags", c_int), ("mem", c_void_p), ("fd", c_int), ("pos", c_int64)]
+
+
+fuse_session_receive_buf = _bind("fuse_session_receive_buf", c_int, c_void_p, POINTER(_FuseBuf))
+fuse_session_process_buf = _bind("fuse_session_process_buf", None, c_void_p, POINTER(_FuseBuf))
+_libc = ctypes.CDLL(None)
+_libc.free.argtypes = [c_void_p]
 fuse_opt_free_args = _bind("fuse_opt_free_args", None, POINTER(_FuseArgs))
 fuse_req_ctx = _bind("fuse_req_ctx", POINTER(_Ctx), req_t)
 reply_err = _bind("fuse_reply_err", c_int, req_t, c_int)
@@ -767,20 +779,46 @@ class FuseSession:
             raise MountError(f"cannot mount on {self.mountpoint} (libfuse's message is above)")
         self._se = se
 
-    def loop(self, handle_signals: bool = False) -> None:
+    def loop(self, handle_signals: bool = False, stop: threading.Event | None = None) -> None:
+        """Serve until unmounted. With ``stop``, poll so that setting it ends the loop within 0.1 s;
+        tearing down then detaches the mount and closes /dev/fuse, which aborts the connection even
+        while processes still use the mount."""
         se = self._se
         if se is None:
             raise MountError("not mounted")
         if handle_signals:
             fuse_set_signal_handlers(se)
         try:
-            fuse_session_loop(se)
+            if stop is None:
+                fuse_session_loop(se)
+            else:
+                self._poll_loop(se, stop)
         finally:
             if handle_signals:
                 fuse_remove_signal_handlers(se)
             fuse_session_unmount(se)
             fuse_session_destroy(se)  # calls op_destroy: open files are closed
             self._se = None
+
+    @staticmethod
+    def _poll_loop(se: int, stop: threading.Event) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(fuse_session_fd(se), select.POLLIN)
+        buf = _FuseBuf()
+        try:
+            while not stop.is_set() and not fuse_session_exited(se):
+                if not poller.poll(100):
+                    continue
+                res = fuse_session_receive_buf(se, ctypes.byref(buf))
+                if res == -errno.EINTR or res == -errno.EAGAIN:
+                    continue
+                if res <= 0:
+                    break  # -ENODEV: unmounted
+                fuse_session_process_buf(se, ctypes.byref(buf))
+        finally:
+            _libc.free(buf.mem)
 
 
 def unmount(mountpoint: str, lazy: bool = False) -> subprocess.CompletedProcess[str]:
@@ -795,12 +833,13 @@ class FuseServer:
     def __init__(self, session: FuseSession) -> None:
         self.session = session
         self.error: BaseException | None = None
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"fuse:{session.mountpoint}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self.session.loop(handle_signals=False)
+            self.session.loop(handle_signals=False, stop=self._stop)
         except BaseException as exc:  # reported by stop()
             self.error = exc
 
@@ -809,12 +848,10 @@ class FuseServer:
         return self.session.mountpoint
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Unmount (lazily if the mount is busy) and wait for the serving thread to finish. Call it
-        WITHOUT holding the kernel lock: the thread may be waiting for it to finish a request."""
+        """End serving: the mount is detached (processes still inside get ENOTCONN) and every open
+        file closed. Call it WITHOUT holding the kernel lock: a request may be waiting for it."""
         if self._thread.is_alive():
-            res = unmount(self.mountpoint)
-            if res.returncode != 0 and self._thread.is_alive():
-                unmount(self.mountpoint, lazy=True)
+            self._stop.set()
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise MountError(f"FUSE thread for {self.mountpoint} did not stop within {timeout} s")

@@ -1,0 +1,64 @@
+"""The mount and another process writing the same image at once (SQLite WAL serialises them)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from .conftest import Mounted
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from lxfs.vfs.namespace import Namespace
+    from lxfs.volfs.volfs import VolFs
+    fs = VolFs.open(sys.argv[1])
+    ns = Namespace(fs)
+    ctx = ns.context()
+    ns.mkdirat(ctx, None, b"/w", 0o755)
+    for i in range(300):
+        f = ns.openat(ctx, None, b"/w/f%d" % i, os.O_WRONLY | os.O_CREAT, 0o644)
+        f.write(b"writer %d\\n" % i * 50)
+        f.close()
+        if i % 3 == 0:
+            ns.renameat2(ctx, None, b"/w/f%d" % i, None, b"/w/r%d" % i)
+        if i % 5 == 0:
+            ns.unlinkat(ctx, None, b"/w/f%d" % i if i % 3 else b"/w/r%d" % i)
+    fs.close()
+    print("done")
+    """
+)
+
+
+def _expected_writer_files() -> dict[str, bytes]:
+    out = {}
+    for i in range(300):
+        if i % 5 == 0:
+            continue
+        out[f"r{i}" if i % 3 == 0 else f"f{i}"] = b"writer %d\n" % i * 50
+    return out
+
+
+def test_writer_process_and_mount_at_once(mounted: Mounted) -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, mounted.image], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    mine = os.path.join(mounted.path, "m")
+    os.mkdir(mine)
+    for i in range(300):
+        with open(os.path.join(mine, f"g{i}"), "wb") as f:
+            f.write(b"mount %d\n" % i * 50)
+        if i % 50 == 0:
+            os.listdir(mounted.path)
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0 and out.strip() == "done", err
+    for i in range(300):
+        with open(os.path.join(mine, f"g{i}"), "rb") as f:
+            assert f.read() == b"mount %d\n" % i * 50
+    seen = {}
+    for name in os.listdir(os.path.join(mounted.path, "w")):
+        with open(os.path.join(mounted.path, "w", name), "rb") as f:
+            seen[name] = f.read()
+    assert seen == _expected_writer_files()
