@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # Regular-file data as (offset, bytes) segments in increasing order; what is not covered is a hole.
 DataSource = Callable[[], Iterator[tuple[int, bytes]]]
@@ -105,3 +106,60 @@ def parse_ns(text: str) -> int:
 def describe(path: bytes) -> str:
     """A path for messages (undecodable bytes escaped)."""
     return "/" + path.decode("utf-8", "backslashreplace") if path else "/"
+
+
+class StatLike(Protocol):
+    """What entries need of a stat result (``os.stat_result`` and the VFS ``Stat`` both fit)."""
+
+    @property
+    def st_mode(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_nlink(self) -> int: ...
+    @property
+    def st_uid(self) -> int: ...
+    @property
+    def st_gid(self) -> int: ...
+    @property
+    def st_rdev(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_atime_ns(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+
+
+def entry_from_stat(path: bytes, st: StatLike, xattrs: dict[bytes, bytes]) -> Entry:
+    """An entry with ``st``'s metadata; the caller adds the contents (data, symlink target)."""
+    kind = stat.S_IFMT(st.st_mode)
+    return Entry(
+        path=path,
+        mode=st.st_mode,
+        uid=st.st_uid,
+        gid=st.st_gid,
+        mtime_ns=st.st_mtime_ns,
+        atime_ns=st.st_atime_ns,
+        size=st.st_size if kind == stat.S_IFREG else 0,
+        rdev=st.st_rdev if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0,
+        xattrs=xattrs,
+    )
+
+
+class HardLinks:
+    """Tree walks: the first name of a multiply-linked file is stored, later names link to it."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[int, int], bytes] = {}
+
+    def link(self, path: bytes, st: StatLike, dev: int = 0) -> Entry | None:
+        """A hard-link entry if ``path`` is a later name of a file already seen, else None."""
+        if stat.S_ISDIR(st.st_mode) or st.st_nlink < 2:
+            return None
+        key = (dev, st.st_ino)
+        first = self._first.get(key)
+        if first is None:
+            self._first[key] = path
+            return None
+        return Entry(path=path, mode=st.st_mode, hardlink_to=first)

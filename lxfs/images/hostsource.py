@@ -8,7 +8,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from lxfs.images.entries import IO_SIZE, DataSource, Entry, Warn
+from lxfs.images.entries import IO_SIZE, DataSource, Entry, HardLinks, Warn, entry_from_stat
 
 
 def host_xattrs(path: bytes) -> dict[bytes, bytes]:
@@ -62,30 +62,19 @@ def host_entry(host_path: bytes, dest: bytes, st: os.stat_result | None = None) 
     """One host object (not followed if a symlink) as an Entry named ``dest``."""
     if st is None:
         st = os.lstat(host_path)
-    entry = Entry(
-        path=dest,
-        mode=st.st_mode,
-        uid=st.st_uid,
-        gid=st.st_gid,
-        mtime_ns=st.st_mtime_ns,
-        atime_ns=st.st_atime_ns,
-        xattrs=host_xattrs(host_path),
-    )
+    entry = entry_from_stat(dest, st, host_xattrs(host_path))
     kind = stat.S_IFMT(st.st_mode)
     if kind == stat.S_IFREG:
-        entry.size = st.st_size
         entry.data = host_file_data(host_path, st.st_size)
     elif kind == stat.S_IFLNK:
         entry.symlink_target = os.readlink(host_path)
-    elif kind in (stat.S_IFCHR, stat.S_IFBLK):
-        entry.rdev = st.st_rdev
     return entry
 
 
 def read_host_tree(root: bytes, warn: Warn) -> Iterator[Entry]:
     """The tree at ``root`` (itself first, as ``b""``), parents before children, names sorted; a second
     name of a multiply-linked file becomes a hard link to the first; sockets are skipped with a warning."""
-    seen: dict[tuple[int, int], bytes] = {}
+    links = HardLinks()
 
     def visit(host_path: bytes, dest: bytes) -> Iterator[Entry]:
         try:
@@ -97,13 +86,10 @@ def read_host_tree(root: bytes, warn: Warn) -> Iterator[Entry]:
         if kind == stat.S_IFSOCK:
             warn(f"{os.fsdecode(host_path)}: socket ignored", problem=False)
             return
-        if kind != stat.S_IFDIR and st.st_nlink > 1:
-            key = (st.st_dev, st.st_ino)
-            first = seen.get(key)
-            if first is not None:
-                yield Entry(path=dest, mode=st.st_mode, hardlink_to=first)
-                return
-            seen[key] = dest
+        link = links.link(dest, st, st.st_dev)
+        if link is not None:
+            yield link
+            return
         yield host_entry(host_path, dest, st)
         if kind == stat.S_IFDIR:
             for name in sorted(os.listdir(host_path)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterator
 
-from lxfs.images.entries import Entry
+from lxfs.images.entries import Entry, HardLinks, entry_from_stat
 from lxfs.images.imagefs import ImageFs
 from lxfs.vfs.stat import Stat
 
@@ -53,7 +53,7 @@ def _file_data(image: ImageFs, path: bytes, regions: list[tuple[int, int]]) -> I
 
 def read_image(image: ImageFs, root: bytes = b"/") -> Iterator[tuple[Entry, list[tuple[int, int]] | None]]:
     """(entry, sparse regions or None) for the tree at ``root``; entry paths are relative to it."""
-    first_name: dict[int, bytes] = {}
+    links = HardLinks()
     base = root.rstrip(b"/")
 
     def visit(rel: bytes) -> Iterator[tuple[Entry, list[tuple[int, int]] | None]]:
@@ -62,25 +62,13 @@ def read_image(image: ImageFs, root: bytes = b"/") -> Iterator[tuple[Entry, list
         if st is None:
             return
         kind = stat.S_IFMT(st.st_mode)
-        if kind != stat.S_IFDIR and st.st_nlink > 1:
-            first = first_name.get(st.st_ino)
-            if first is not None:
-                yield Entry(path=rel, mode=st.st_mode, hardlink_to=first), None
-                return
-            first_name[st.st_ino] = rel
-        entry = Entry(
-            path=rel,
-            mode=st.st_mode,
-            uid=st.st_uid,
-            gid=st.st_gid,
-            mtime_ns=st.st_mtime_ns,
-            atime_ns=st.st_atime_ns,
-            rdev=st.st_rdev,
-            xattrs=image.xattrs(path),
-        )
+        link = links.link(rel, st)
+        if link is not None:
+            yield link, None
+            return
+        entry = entry_from_stat(rel, st, image.xattrs(path))
         regions = None
         if kind == stat.S_IFREG:
-            entry.size = st.st_size
             regions = data_regions(image, path, st)
             spans = regions if regions is not None else [(0, st.st_size)]
             entry.data = lambda: _file_data(image, path, spans)
