@@ -115,10 +115,7 @@ def render_stat(task: Task) -> bytes:
     if task.thread is None:
         t = _leader(task)
         comm, state = p.comm, p.state
-        utime = sum(x.utime for x in threads) if p.threads else p.utime
-        stime = sum(x.stime for x in threads) if p.threads else p.stime
-        minflt = sum(x.minflt for x in threads) if p.threads else p.minflt
-        majflt = sum(x.majflt for x in threads) if p.threads else p.majflt
+        utime, stime, minflt, majflt = p.utime, p.stime, p.minflt, p.majflt  # group totals
         pending = t.sig_pending | p.shd_pending
         cminflt, cmajflt, cutime, cstime = p.cminflt, p.cmajflt, p.cutime, p.cstime
     else:
@@ -131,13 +128,16 @@ def render_stat(task: Task) -> bytes:
     ok = task.permitted
     low = 0x7FFFFFFF  # fs/proc/array.c prints the obsolete 31-bit signal masks
     rsslim = p.limits.get(RLIMIT_RSS, (RLIM_INFINITY, RLIM_INFINITY))[0]
+    flags = p.flags if task.thread is None or t.flags is None else t.flags
+    # exit_signal: a thread other than the leader has none (-1)
+    exit_signal = p.exit_signal if task.thread is None or t.tid == p.pid else -1
     fields = [
-        p.ppid, p.pgid, p.sid, p.tty_nr, p.tpgid, p.flags, minflt, cminflt, majflt, cmajflt,
+        p.ppid, p.pgid, p.sid, p.tty_nr, p.tpgid, flags, minflt, cminflt, majflt, cmajflt,
         utime, stime, cutime, cstime, 20 + p.nice, p.nice, len(threads), 0, t.start_time if task.thread
         else p.start_time, p.vm_size, p.rss // PAGE_SIZE, rsslim,
         (p.start_code if ok else 1), (p.end_code if ok else 1), (p.start_stack if ok else 0), 0, 0,
         pending & low, t.sig_blocked & low, p.sig_ignored & low, p.sig_caught & low, wchan, 0, 0,
-        p.exit_signal, t.processor, 0, 0, 0, 0, 0,
+        exit_signal, t.processor, 0, 0, 0, 0, 0,
     ]  # fmt: skip
     # the whole group shows the group exit code (stopped / exiting), a thread its own
     exit_code = p.exit_code if task.thread is None else t.exit_code
@@ -172,11 +172,8 @@ def render_status(task: Task) -> bytes:
     sigq = p.limits.get(RLIMIT_SIGPENDING, (0, 0))[0]
     root = p.uids[1] == 0
     cap = CAP_FULL if root else 0
-    if task.thread is None:
-        vol = sum(x.voluntary_ctxt_switches for x in threads)
-        nonvol = sum(x.nonvoluntary_ctxt_switches for x in threads)
-    else:
-        vol, nonvol = t.voluntary_ctxt_switches, t.nonvoluntary_ctxt_switches
+    # task_context_switch_counts: the task's own counts (the leader's for /proc/PID/status)
+    vol, nonvol = t.voluntary_ctxt_switches, t.nonvoluntary_ctxt_switches
     groups = "".join(f"{g} " for g in p.groups) or " "
     lines = [
         f"Name:\t{_escape_comm(name)}",

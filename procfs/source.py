@@ -124,11 +124,14 @@ class ThreadInfo:
     minflt: int = 0
     majflt: int = 0
     exit_code: int = 0  # the thread's own (the group's is ProcessInfo.exit_code)
+    flags: int | None = None  # PF_* of this thread (None: the process's); clone()d threads add PF_FORKNOEXEC
 
 
 @dataclass(slots=True)
 class ProcessInfo:
-    """A thread group (process). Memory figures are in bytes; times in clock ticks (USER_HZ)."""
+    """A thread group (process). Memory figures are in bytes; times in clock ticks (USER_HZ).
+    utime/stime/minflt/majflt are group totals (every thread, exited ones included), as
+    /proc/PID/stat shows them; ThreadInfo has each thread's own."""
 
     pid: int
     ppid: int

@@ -23,7 +23,7 @@ def _kb(status: dict[str, str], key: str) -> int:
 
 
 def _sigmask(status: dict[str, str], key: str) -> int:
-    return int(status[key], 16)
+    return int(status[key].strip(), 16)
 
 
 def _quad(text: str) -> tuple[int, int, int, int]:
@@ -63,15 +63,7 @@ def host_process(pid: int) -> tuple[ProcessInfo, list[Vma], list[FdInfo]]:
         fd_size=int(status["FDSize"]),
         auxv=Path(f"{base}/auxv").read_bytes(),
     )  # fmt: skip
-    proc.threads = [
-        ThreadInfo(
-            tid=pid, comm=comm, state=proc.state, utime=proc.utime, stime=proc.stime, start_time=proc.start_time,
-            sig_pending=_sigmask(status, "SigPnd"), sig_blocked=_sigmask(status, "SigBlk"), processor=n[35],
-            voluntary_ctxt_switches=int(status["voluntary_ctxt_switches"]),
-            nonvoluntary_ctxt_switches=int(status["nonvoluntary_ctxt_switches"]),
-            minflt=proc.minflt, majflt=proc.majflt,
-        )
-    ]  # fmt: skip
+    proc.threads = [host_thread(pid, tid) for tid in sorted(int(t) for t in os.listdir(f"{base}/task"))]
     vmas = []
     for row in Path(f"{base}/maps").read_bytes().splitlines():
         parts = row.split(None, 5)
@@ -91,6 +83,22 @@ def host_process(pid: int) -> tuple[ProcessInfo, list[Vma], list[FdInfo]]:
             )
         )  # fmt: skip
     return proc, vmas, fds
+
+
+def host_thread(pid: int, tid: int) -> ThreadInfo:
+    base = f"/proc/{pid}/task/{tid}"
+    raw = Path(f"{base}/stat").read_bytes()
+    comm = raw[raw.index(b"(") + 1 : raw.rindex(b")")]
+    f = raw[raw.rindex(b")") + 2 :].split()
+    n = [int(x) for x in f[1:]]
+    status = dict(line.split(":", 1) for line in Path(f"{base}/status").read_text().splitlines())
+    return ThreadInfo(
+        tid=tid, comm=comm, state=f[0].decode(), utime=n[10], stime=n[11], start_time=n[18],
+        sig_pending=_sigmask(status, "SigPnd"), sig_blocked=_sigmask(status, "SigBlk"), processor=n[35],
+        voluntary_ctxt_switches=int(status["voluntary_ctxt_switches"]),
+        nonvoluntary_ctxt_switches=int(status["nonvoluntary_ctxt_switches"]),
+        minflt=n[6], majflt=n[8], exit_code=n[48], flags=n[5],
+    )  # fmt: skip
 
 
 def host_mounts(pid: int) -> list[MountInfo]:
@@ -113,19 +121,30 @@ def host_mounts(pid: int) -> list[MountInfo]:
     return out
 
 
-@pytest.fixture
-def stopped_child() -> Iterator[int]:
-    """A host `sleep` with a known argv and environment, stopped so its /proc values hold still."""
-    child = subprocess.Popen(
-        ["sleep", "1000"], env={"LXFS_TEST": "1", "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL
-    )
+THREADED = "import threading, time\nfor _ in range(2): threading.Thread(target=time.sleep, args=(1000,)).start()\n"
+
+
+@pytest.fixture(params=["sleep", "threads"])
+def stopped_child(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A host `sleep` (one thread) or a Python with three threads, with a known argv and environment,
+    stopped so its /proc values hold still."""
+    argv = ["sleep", "1000"] if request.param == "sleep" else ["python3", "-c", THREADED]
+    child = subprocess.Popen(argv, env={"LXFS_TEST": "1", "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
     try:
+        if request.param == "threads":
+            for _ in range(300):
+                if len(os.listdir(f"/proc/{child.pid}/task")) == 3:
+                    break
+                time.sleep(0.01)
         time.sleep(0.05)
         os.kill(child.pid, signal.SIGSTOP)
-        for _ in range(200):
-            if Path(f"/proc/{child.pid}/stat").read_bytes().split(b") ")[1][:1] == b"T":
+        for _ in range(300):  # the group stop reaches every thread
+            tasks = os.listdir(f"/proc/{child.pid}/task")
+            states = [Path(f"/proc/{child.pid}/task/{t}/stat").read_bytes().split(b") ")[1][:1] for t in tasks]
+            if set(states) == {b"T"}:
                 break
             time.sleep(0.01)
+        time.sleep(0.02)
         yield child.pid
     finally:
         child.kill()

@@ -67,10 +67,20 @@ def test_statm_limits_cmdline_environ_match_host(host_procfs: tuple[ProcFs, int]
 
 def test_task_files_match_host(host_procfs: tuple[ProcFs, int]) -> None:
     fs, pid = host_procfs
-    _assert_stat_equal(_ours(fs, pid, f"task/{pid}/stat"), _host(pid, f"task/{pid}/stat"), pid)
-    for name in ("comm", "statm", "limits", "cmdline"):
-        ours, host = _ours(fs, pid, f"task/{pid}/{name}"), _host(pid, f"task/{pid}/{name}")
-        assert ours == host, f"task/{name}: {_first_difference(ours, host)}"
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    task_dir = fs.path_ino(f"{pid}/task".encode())
+    assert [e.name for e in fs.readdir(task_dir, 0)][2:] == [str(t).encode() for t in tids]
+    for tid in tids:
+        base = f"task/{tid}"
+        _assert_stat_equal(_ours(fs, pid, f"{base}/stat"), _host(pid, f"{base}/stat"), pid)
+        for name in ("comm", "statm", "limits", "cmdline"):
+            ours, host = _ours(fs, pid, f"{base}/{name}"), _host(pid, f"{base}/{name}")
+            assert ours == host, f"{base}/{name}: {_first_difference(ours, host)}"
+        ours_status = _ours(fs, pid, f"{base}/status").decode().splitlines()
+        host_status = _host(pid, f"{base}/status").decode().splitlines()
+        for x, y in zip(ours_status, host_status, strict=True):
+            if x.split(":")[0] not in STATUS_MUST_DIFFER:
+                assert x == y, base
 
 
 def test_fd_links_and_fdinfo_match_host(host_procfs: tuple[ProcFs, int]) -> None:
