@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from lxfs.linux import TMPFS_MAGIC
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import XATTR_CREATE, XATTR_REPLACE, Attr, DirEntry, FileOps, SetAttr, StatFs
 
-CHUNK = 64 * 1024  # data is stored in chunks; a missing chunk is a hole
+CHUNK = 4096  # data is stored in pages, as tmpfs does; a missing page is a hole
 _FIRST_COOKIE = 3  # 1 and 2 are '.' and '..'
 
 
@@ -271,15 +272,16 @@ class TmpFs:
         chunks = node.chunks
         if not chunks:
             return bytes(end - offset)
-        out = bytearray()
+        out = []
         pos = offset
+        get = chunks.get
         while pos < end:
             idx, off = divmod(pos, CHUNK)
             n = min(CHUNK - off, end - pos)
-            chunk = chunks.get(idx)
-            out += chunk[off : off + n] if chunk is not None else bytes(n)
+            chunk = get(idx)
+            out.append(memoryview(chunk)[off : off + n] if chunk is not None else bytes(n))
             pos += n
-        return bytes(out)
+        return b"".join(out)
 
     def write(self, ino: int, offset: int, data: bytes) -> None:
         self._check_writable()
@@ -299,6 +301,22 @@ class TmpFs:
         if end > node.attr.size:
             node.attr.size = end
         node.attr.blocks = self._blocks(node)
+
+    def seek_data(self, ino: int, offset: int, whence: int) -> int:
+        """SEEK_DATA/SEEK_HOLE at chunk granularity (the VFS checked 0 <= offset < size). SEEK_DATA past
+        the last chunk is ENXIO; SEEK_HOLE finds the implicit hole at EOF at the latest."""
+        node = self._get(ino)
+        idx = offset // CHUNK
+        if whence == os.SEEK_DATA:
+            if idx in node.chunks:
+                return offset
+            later = [i for i in node.chunks if i > idx]
+            if not later:
+                raise FsError(errno.ENXIO)
+            return min(later) * CHUNK
+        while idx in node.chunks:
+            idx += 1
+        return max(offset, idx * CHUNK)
 
     def fsync(self, ino: int, datasync: bool) -> None:
         self._get(ino)

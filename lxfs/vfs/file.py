@@ -148,6 +148,8 @@ class OpenFile:
             raise FsError(errno.EINVAL)
         size = min(size, MAX_RW)
         ops = self.ops
+        if offset + size > MAX_OFF and (ops is None or ops.seekable):
+            raise FsError(errno.EINVAL)  # rw_verify_area: the range overflows loff_t
         if ops is not None:
             return ops.read(self, size, offset)
         loc = self.loc
@@ -196,7 +198,7 @@ class OpenFile:
             if self.flags & os.O_APPEND:
                 offset = attr.size
             if offset + len(data) > MAX_OFF:
-                raise FsError(errno.EFBIG)
+                raise FsError(errno.EINVAL)  # rw_verify_area: the range overflows loff_t
             fs.write(loc.ino, offset, data)
             now = inode.now_ns()
             # file_update_time + file_remove_privs in one setattr
@@ -226,10 +228,16 @@ class OpenFile:
             if whence == os.SEEK_END:
                 new = size + offset
             else:
-                # generic_file_llseek_size: data everywhere up to EOF, one hole at EOF
                 if offset < 0 or offset >= size:
                     raise FsError(errno.ENXIO)
-                new = offset if whence == os.SEEK_DATA else size
+                # A filesystem that knows its holes offers seek_data(ino, offset, whence) (optional,
+                # beyond the Filesystem protocol); otherwise generic_file_llseek_size: data everywhere
+                # up to EOF, one hole at EOF.
+                seek = getattr(self.loc.mount.fs, "seek_data", None) if ops is None else None
+                if seek is not None:
+                    new = min(seek(self.loc.ino, offset, whence), size)
+                else:
+                    new = offset if whence == os.SEEK_DATA else size
         else:
             raise FsError(errno.EINVAL)
         if new < 0 or new > MAX_OFF:

@@ -7,6 +7,8 @@ import os
 import stat
 from collections.abc import Callable
 
+import pytest
+
 from lxfs.linux import AT_EMPTY_PATH, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW
 from lxfs.vfs.interfaces import XATTR_CREATE, XATTR_REPLACE
 
@@ -269,5 +271,80 @@ def test_special_files_stat(differential: Diff) -> None:
         s.stat("blk")
         s.mknod("chr", stat.S_IFCHR | 0o666, os.makedev(4, 64))
         s.stat("chr")
+
+    differential(scenario)
+
+
+def test_noatime_and_zero_length_io(differential: Diff) -> None:
+    def scenario(s):
+        fd = s.open("f", os.O_CREAT | os.O_RDWR, 0o666)
+        s.write(fd, b"data")
+        s.fstat(fd)
+        s.read(fd, 0)
+        s.fstat(fd)
+        s.read(fd, 10)  # at EOF
+        s.fstat(fd)
+        s.write(fd, b"")
+        s.fstat(fd)
+        s.close(fd)
+        s.utimens("f", ((100, 0), (200, 0)))
+        fd = s.open("f", os.O_RDONLY | os.O_NOATIME)
+        s.read(fd, 10)
+        s.fstat(fd)
+        s.setfl(fd, 0)
+        s.pread(fd, 10, 0)
+        s.fstat(fd)
+        s.close(fd)
+        s.chown("f", 1000, 1000)
+        s.become(1001, 1001)
+        s.open("f", os.O_RDONLY | os.O_NOATIME)
+        fd = s.open("f", os.O_RDONLY)
+        s.setfl(fd, os.O_NOATIME)
+        s.close(fd)
+
+    differential(scenario)
+
+
+def test_huge_offsets(differential: Diff) -> None:
+    def scenario(s):
+        fd = s.open("f", os.O_CREAT | os.O_RDWR, 0o644)
+        s.lseek(fd, 2**62, os.SEEK_SET)
+        s.lseek(fd, 2**63 - 1, os.SEEK_SET)
+        s.lseek(fd, 1, os.SEEK_CUR)
+        s.pwrite(fd, b"x", 2**63 - 2)
+        s.pwrite(fd, b"xy", 2**63 - 2)
+        s.ftruncate(fd, 2**63 - 1)
+        s.fstat(fd)
+        s.pread(fd, 4, 2**63 - 3)
+        s.lseek(fd, 0, os.SEEK_END)
+        s.lseek(fd, 1, os.SEEK_END)
+        s.ftruncate(fd, 0)
+        s.pwrite(fd, b"z", 2**40)
+        s.fstat(fd)
+        s.close(fd)
+
+    differential(scenario)
+
+
+def test_seek_data_and_hole_find_holes(differential: Diff, vfs_backend: str) -> None:
+    from lxfs.vfs.namespace import Namespace  # noqa: F401  (the backend must offer seek_data)
+
+    if vfs_backend == "volfs":
+        from lxfs.volfs.volfs import VolFs
+
+        if not hasattr(VolFs, "seek_data"):
+            pytest.skip("VolFs has no seek_data: lseek reports one hole at EOF (generic_file_llseek)")
+
+    def scenario(s):
+        fd = s.open("f", os.O_CREAT | os.O_RDWR, 0o644)
+        s.pwrite(fd, b"z", 2**40)
+        s.pwrite(fd, b"a", 2**20)
+        for off in (0, 5, 2**20, 2**20 + 1, 2**21, 2**40, 2**40 + 1):
+            s.lseek(fd, off, os.SEEK_DATA)
+            s.lseek(fd, off, os.SEEK_HOLE)
+        s.ftruncate(fd, 2**41)
+        s.lseek(fd, 2**40 + 2**20, os.SEEK_DATA)
+        s.lseek(fd, 2**40 + 2**20, os.SEEK_HOLE)
+        s.close(fd)
 
     differential(scenario)
