@@ -9,6 +9,7 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 from lxfs.images.elfdeps import Resolver, is_elf
@@ -78,7 +79,7 @@ class Seeder:
                     continue
                 if img is not None:
                     if not last:
-                        self.warn(f"{describe(cur[1:])}: not a directory in the image; {path.decode()} not copied")
+                        self.warn(f"{describe(cur[1:])}: not a directory in the image; {os.fsdecode(path)} not copied")
                         return
                     self.copied.add(cur)
                     return
@@ -158,10 +159,15 @@ class Seeder:
         for needed, by in self.resolver.missing:
             self.warn(f"{by}: needs {needed}, which is not on this host")
 
-    def add_minimal_etc(self) -> None:
+    def add_minimal_system(self) -> None:
+        """/etc/passwd, group, nsswitch.conf and hosts where the image has none, and /bin/sh as a
+        symlink to bash when bash is there and no sh is (system(3) and ``shell=True`` need it)."""
         for path, content in MIN_ETC.items():
             if self.writer.lstat(path) is None:
                 self.writer.put(text_file(path[1:], content))
+        if self.writer.lstat(b"/bin/sh") is None and self.writer.lstat(b"/bin/bash") is not None:
+            now = time.time_ns()
+            self.writer.put(Entry(b"bin/sh", stat.S_IFLNK | 0o777, mtime_ns=now, symlink_target=b"bash"))
 
 
 def find_program(name: str) -> str | None:
@@ -178,8 +184,6 @@ def _entry(path: bytes, st: os.stat_result) -> Entry:
 
 def text_file(path: bytes, content: bytes, mode: int = 0o644) -> Entry:
     """A small root-owned regular file (``path`` relative to the image root), dated now."""
-    import time
-
     now = time.time_ns()
     return Entry(
         path=path,
@@ -223,5 +227,5 @@ def seed(writer: ImageWriter, names: list[str], warn: Warn) -> Seeder:
         else:
             seeder.add_package(name)
     seeder.add_dependencies()
-    seeder.add_minimal_etc()
+    seeder.add_minimal_system()
     return seeder

@@ -81,7 +81,7 @@ def _build(path: str | os.PathLike[str], fill: Callable[[ImageWriter], None], wa
         with _user_errors(target):
             image = ImageFs.new_image(tmp)
             try:
-                writer = ImageWriter(image, warn)
+                writer = ImageWriter(image, warn, trusted=True)
                 fill(writer)
                 writer.finish()
             finally:

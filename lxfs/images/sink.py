@@ -26,11 +26,14 @@ def _ignore(_n: int) -> None:
 class ImageWriter:
     """Stores entries under ``dest`` (an absolute image path) of an open image."""
 
-    def __init__(self, fs: ImageFs, warn: Warn, dest: bytes = b"/") -> None:
+    def __init__(self, fs: ImageFs, warn: Warn, dest: bytes = b"/", trusted: bool = False) -> None:
+        """``trusted``: the entries are lxfs's own (init, --from-host), so paths may go through
+        symlinks stored earlier (e.g. merged /usr's /bin -> usr/bin); archives are never trusted."""
         self.fs = fs
+        self.trusted = trusted
         self.warn = warn
         self.dest = dest.rstrip(b"/")
-        self._dir_times: list[tuple[bytes, int, int]] = []
+        self._dir_times: dict[bytes, tuple[int, int]] = {}  # path -> (atime, mtime); the last member wins
         self._symlinks: set[bytes] = set()  # entry paths of symlinks this import created
         self._dirs: set[bytes] = set()  # entry paths known to be directories (saves a walk per member)
         self._chunk = fs.chunk_size
@@ -87,7 +90,7 @@ class ImageWriter:
 
     def _put(self, entry: Entry) -> None:
         for prefix in ancestors(entry.path):
-            if prefix in self._symlinks:
+            if prefix in self._symlinks and not self.trusted:
                 self.warn(f"{describe(entry.path)}: path goes through the symlink {describe(prefix)}: refused")
                 return
         path = self.full(entry.path)
@@ -164,7 +167,7 @@ class ImageWriter:
         self.fs.link(target, path)
 
     def _write_file(self, path: bytes, entry: Entry) -> None:
-        chunk, zero, fs = self._chunk, self._zero, self.fs
+        chunk, zero, fs = self._chunk, memoryview(self._zero), self.fs
         handle = fs.create_file(path, entry.mode & 0o7777)
         complete = False
         try:
@@ -201,14 +204,15 @@ class ImageWriter:
                 self.warn(f"{describe(entry.path)}: xattr {name.decode(errors='backslashreplace')}: {exc.strerror}")
         atime = entry.mtime_ns if entry.atime_ns is None else entry.atime_ns
         if kind == stat.S_IFDIR:
-            self._dir_times.append((path, atime, entry.mtime_ns))
+            self._dir_times[path] = (atime, entry.mtime_ns)
         else:
             fs.lutimens(path, atime, entry.mtime_ns)
 
     def finish(self) -> None:
-        """Set directory times, deepest last-created first, after everything inside them was stored."""
+        """Set directory times once everything inside them was stored (a directory's times do not
+        change when its subdirectories' times are set, so the order does not matter)."""
         with self.fs.transaction():
-            for path, atime, mtime in reversed(self._dir_times):
+            for path, (atime, mtime) in self._dir_times.items():
                 try:
                     self.fs.lutimens(path, atime, mtime)
                 except FsError as exc:

@@ -83,6 +83,8 @@ def test_from_host_programs_behave_as_on_the_host(bash_coreutils: tuple[Path, Pa
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout == host.stdout
     assert chroot(root, "/bin/ls", "/etc").stdout.split() == [b"group", b"hosts", b"nsswitch.conf", b"passwd"]
+    # No dash was asked for: /bin/sh is bash, so system(3) works.
+    assert chroot(root, "/bin/sh", "-c", "echo $BASH_VERSION").stdout.strip() != b""
 
 
 def test_from_host_keeps_symlink_chains_and_merged_usr(bash_coreutils: tuple[Path, Path]) -> None:
