@@ -1,1 +1,14 @@
-"""Synthetic /dev: the device registry, standard devices and ptys."""
+"""Synthetic /dev: the device registry, standard devices and ptys.
+
+For integrators:
+- ``devfs.registry.Devices(jobs)`` is the Namespace's DeviceRegistry (``Namespace(root, devices=...)``);
+  ``devfs.mount.mount_dev(ns, ctx, devices)`` mounts devtmpfs on /dev, devpts on /dev/pts, tmpfs on
+  /dev/shm.
+- ``devfs.pty.JobControl`` (caller, signal_pgrp, set_ctty, pgrp_session) is what the emulator provides
+  so terminals can signal process groups and apply job control; ``FsError(ERESTARTSYS)`` from a
+  terminal means "a SIGTTIN/SIGTTOU was queued for the caller's group: restart the syscall".
+- ``TtyFile.read_deadline()`` tells when a VTIME read that raised EAGAIN must be retried.
+- ``devfs.console.HostConsole`` runs a guest terminal on the user's terminal (for `lxfs shell`).
+- ``MemDevice``/``RandomDevice`` have ``llseek`` (always 0) and ``keeps_pos``: a VFS that honours
+  them gives Linux's f_pos for /dev/null, zero, full, random, urandom.
+"""
