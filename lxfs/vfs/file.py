@@ -95,7 +95,8 @@ class OpenFile:
 
     @property
     def readable(self) -> bool:
-        return not self.flags & O_PATH and (self.flags & O_ACCMODE) != os.O_WRONLY
+        # access mode 3 opens for neither (ioctl-only opens)
+        return not self.flags & O_PATH and (self.flags & O_ACCMODE) in (os.O_RDONLY, os.O_RDWR)
 
     @property
     def writable(self) -> bool:
@@ -132,13 +133,17 @@ class OpenFile:
             self.pos += len(data)
         return data
 
-    def pread(self, size: int, offset: int) -> bytes:
+    def _check_positional(self, offset: int) -> None:
+        """pread/pwrite: ESPIPE on pipes and other streams, EINVAL for a negative offset."""
         if self.ops is not None and not self.ops.seekable:
             self._check_io()
             raise FsError(errno.ESPIPE)
         if offset < 0:
             self._check_io()
             raise FsError(errno.EINVAL)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        self._check_positional(offset)
         return self._read(size, offset)
 
     def _read(self, size: int, offset: int) -> bytes:
@@ -170,12 +175,7 @@ class OpenFile:
         return n
 
     def pwrite(self, data: bytes, offset: int, creds: Credentials | None = None) -> int:
-        if self.ops is not None and not self.ops.seekable:
-            self._check_io()
-            raise FsError(errno.ESPIPE)
-        if offset < 0:
-            self._check_io()
-            raise FsError(errno.EINVAL)
+        self._check_positional(offset)
         return self._write(data, offset, creds)[0]
 
     def _write(self, data: bytes, offset: int, creds: Credentials | None) -> tuple[int, int]:

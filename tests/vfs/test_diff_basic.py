@@ -65,8 +65,10 @@ def test_open_flag_errors(differential: Diff) -> None:
                 O_PATH | O_DIRECTORY,
                 O_CREAT | O_DIRECTORY,
                 O_WRONLY | O_APPEND,
+                os.O_ACCMODE,
             ):
                 fd = s.open(path, flags, 0o600)
+                s.read(fd, 1)
                 s.close(fd)
         s.listdir(".")
         s.stat("missing")

@@ -303,3 +303,34 @@ def test_umount_busy_while_a_task_is_inside(ns: Namespace) -> None:
     ns.chdir(other, b"/")
     ns.umount(ctx, b"/mnt")
     other.release()
+
+
+def test_xattr_buffer_sizes_and_fd_calls(ns: Namespace) -> None:
+    ctx = ns.context()
+    _mkfile(ns, ctx, b"/f")
+    ns.setxattr(ctx, b"/f", b"user.a", b"12345")
+    ns.setxattr(ctx, b"/f", b"user.bb", b"")
+    assert ns.getxattr(ctx, b"/f", b"user.a", size=0) == b"12345"  # size 0 asks for the length
+    assert ns.getxattr(ctx, b"/f", b"user.a", size=5) == b"12345"
+    _err(errno.ERANGE, ns.getxattr, ctx, b"/f", b"user.a", True, 4)
+    assert sorted(ns.listxattr(ctx, b"/f", size=15)) == [b"user.a", b"user.bb"]  # "user.a\0user.bb\0"
+    _err(errno.ERANGE, ns.listxattr, ctx, b"/f", True, 14)
+    f = ns.openat(ctx, None, b"/f", os.O_RDONLY)
+    f.fsetxattr(ctx.creds, b"user.c", b"v")
+    assert f.fgetxattr(ctx.creds, b"user.c") == b"v"
+    f.fremovexattr(ctx.creds, b"user.c")
+    assert sorted(f.flistxattr(ctx.creds)) == [b"user.a", b"user.bb"]
+    f.close()
+    p = ns.openat(ctx, None, b"/f", os.O_PATH)
+    _err(errno.EBADF, p.fgetxattr, ctx.creds, b"user.a")
+    _err(errno.EBADF, p.fchmod, ctx.creds, 0o600)
+    p.close()
+
+
+def test_statfs(ns: Namespace) -> None:
+    ctx = ns.context()
+    st = ns.statfs(ctx, b"/")
+    assert st.f_namelen == 255 and st.f_bsize > 0
+    assert st.f_flags & 0x20 and st.f_flags & os.ST_RELATIME
+    assert st.f_type == ns.root_mount.fs.magic
+    _err(errno.ENOENT, ns.statfs, ctx, b"/missing")
