@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from lxfs.vfs import inode, perm
 from lxfs.vfs.creds import Credentials
 from lxfs.vfs.errors import FsError
-from lxfs.vfs.interfaces import DirEntry, FileOps, SetAttr, StatFs
+from lxfs.vfs.interfaces import DirEntry, FileOps, GuestMemory, SetAttr, StatFs
 from lxfs.vfs.stat import Stat
 
 if TYPE_CHECKING:
@@ -24,11 +24,16 @@ __all__ = ["DirEntry", "FdTable", "OpenFile", "Stat"]
 O_ACCMODE = os.O_ACCMODE
 O_LARGEFILE = 0o100000  # x86-64 Linux's value; open() forces it on 64-bit (F_GETFL shows it)
 # fcntl(F_SETFL) may change only these (fs/fcntl.c SETFL_MASK)
-SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_NDELAY | os.O_DIRECT | os.O_NOATIME | 0o20000  # O_ASYNC
+SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_NDELAY | os.O_DIRECT | os.O_NOATIME | 0o20000  # | O_ASYNC
 _NOT_STATUS = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 O_PATH = os.O_PATH
 MAX_RW = 0x7FFFF000  # MAX_RW_COUNT
 MAX_OFF = (1 << 63) - 1
+# include/uapi/asm-generic/ioctls.h
+FIONREAD = 0x541B
+FIONBIO = 0x5421
+FIOASYNC = 0x5452
+O_ASYNC = 0o20000
 
 
 def dirent_reclen(name: bytes) -> int:
@@ -259,6 +264,25 @@ class OpenFile:
     def fsync(self, datasync: bool = False) -> None:
         self._check_io()
         self.loc.mount.fs.fsync(self.loc.ino, datasync)
+
+    def ioctl(self, request: int, arg: int, mem: GuestMemory) -> int:
+        """ioctl(2) on the open file: FIONBIO and FIOASYNC change the status flags, FIONREAD on a
+        regular file is the bytes left after the position; the rest goes to the FileOps (ENOTTY for
+        stored files). FIOCLEX/FIONCLEX are the fd table's."""
+        self._check_io()
+        if request in (FIONBIO, FIOASYNC):
+            on = int.from_bytes(mem.read(arg, 4), "little", signed=True)
+            bit = os.O_NONBLOCK if request == FIONBIO else O_ASYNC
+            self.flags = self.flags | bit if on else self.flags & ~bit
+            return 0
+        if self.ops is not None:
+            return self.ops.ioctl(self, request, arg, mem)
+        if request == FIONREAD:
+            attr = self.loc.mount.fs.getattr(self.loc.ino)
+            if stat.S_ISREG(attr.mode):
+                mem.write(arg, max(0, attr.size - self.pos).to_bytes(4, "little"))
+                return 0
+        raise FsError(errno.ENOTTY)
 
     def poll(self) -> int:
         if self.ops is not None:

@@ -1111,6 +1111,11 @@ class Namespace:
         loc, _ = self.resolve(ctx, None, path, 0 if follow else AT_SYMLINK_NOFOLLOW)
         inode.do_removexattr(ctx.creds, loc, name)
 
+    def sync(self) -> None:
+        """sync(2): every mounted filesystem's data durable."""
+        for m in self._all_mounts():
+            m.fs.sync()
+
     # -- working directory and root -------------------------------------------------------------------
 
     def _check_dir_search(self, ctx: FsContext, attr: Attr) -> None:

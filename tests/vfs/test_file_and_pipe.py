@@ -152,3 +152,39 @@ def test_fifo_open_semantics(ns: Namespace) -> None:
     assert r.path() == b"/p"
     r.close()
     w.close()
+
+
+class _Mem:
+    def __init__(self) -> None:
+        self.data = bytearray(64)
+
+    def read(self, addr: int, size: int) -> bytes:
+        return bytes(self.data[addr : addr + size])
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.data[addr : addr + len(data)] = data
+
+
+def test_ioctl_fionread_fionbio(ns: Namespace) -> None:
+    from lxfs.vfs.file import FIONBIO, FIONREAD
+
+    ctx = ns.context()
+    mem = _Mem()
+    f = ns.openat(ctx, None, b"/f", os.O_CREAT | os.O_RDWR, 0o644)
+    f.write(b"0123456789")
+    f.lseek(3, os.SEEK_SET)
+    assert f.ioctl(FIONREAD, 0, mem) == 0 and int.from_bytes(mem.read(0, 4), "little") == 7
+    mem.write(8, (1).to_bytes(4, "little"))
+    f.ioctl(FIONBIO, 8, mem)
+    assert f.nonblocking
+    mem.write(8, (0).to_bytes(4, "little"))
+    f.ioctl(FIONBIO, 8, mem)
+    assert not f.nonblocking
+    _err(errno.ENOTTY, f.ioctl, 0x5401, 0, mem)  # TCGETS
+    r, w = ns.pipe(ctx)
+    w.write(b"abc")
+    r.ioctl(FIONREAD, 16, mem)
+    assert int.from_bytes(mem.read(16, 4), "little") == 3
+    for file in (f, r, w):
+        file.close()
+    ns.sync()
