@@ -24,6 +24,9 @@ RNDGETENTCNT = 0x80045200  # include/uapi/linux/random.h
 POOL_BITS = 256  # random.c reports a full pool once initialised
 
 
+_DEFAULT_POLLMASK = select.POLLIN | select.POLLOUT | select.POLLRDNORM | select.POLLWRNORM
+
+
 class MemDevice(FileOps):
     """null / zero / full: positionless (``llseek`` always gives 0, like mem.c's null_lseek; a VFS
     that honours ``llseek`` and ``keeps_pos`` matches Linux's f_pos exactly)."""
@@ -49,6 +52,9 @@ class MemDevice(FileOps):
     def llseek(self, file: OpenFile, offset: int, whence: int) -> int:
         return 0
 
+    def poll(self, file: OpenFile) -> int:
+        return _DEFAULT_POLLMASK
+
 
 class RandomDevice(FileOps):
     """random / urandom (one CRNG, never blocking once seeded, as since Linux 5.6)."""
@@ -67,6 +73,9 @@ class RandomDevice(FileOps):
 
     def llseek(self, file: OpenFile, offset: int, whence: int) -> int:
         return 0  # noop_llseek: f_pos never moves
+
+    def poll(self, file: OpenFile) -> int:
+        return _DEFAULT_POLLMASK
 
     def ioctl(self, file: OpenFile, request: int, arg: int, mem: GuestMemory) -> int:
         if request == RNDGETENTCNT:
@@ -119,7 +128,8 @@ class HostTerminal(FileOps):
 
     def poll(self, file: OpenFile) -> int:
         ready, _, _ = select.select([self.host_fd], [], [], 0)
-        return (select.POLLIN if ready else 0) | select.POLLOUT
+        readable = select.POLLIN | select.POLLRDNORM if ready else 0
+        return readable | select.POLLOUT | select.POLLWRNORM
 
     def ioctl(self, file: OpenFile, request: int, arg: int, mem: GuestMemory) -> int:
         if request in _HOST_OUT or request in _HOST_IN or request in _HOST_VALUE:

@@ -38,6 +38,8 @@ PTY_SLAVE_MAJOR = 136
 PTY_OUTPUT_ROOM = 65536  # what a pty write can queue before the writer blocks (tty buffer space)
 NR_PTYS = 4096  # /proc/sys/kernel/pty/max is larger; enough for one emulated system
 
+_IN = select.POLLIN | select.POLLRDNORM  # n_tty_poll reports the *NORM bits too
+_OUT = select.POLLOUT | select.POLLWRNORM
 _INT = struct.Struct("<i")
 _UINT = struct.Struct("<I")
 
@@ -175,12 +177,18 @@ class Tty:
             self.check_change(signal.SIGTTOU)
         return self.ldisc.write(data)
 
+    @property
+    def tty_nr(self) -> int:
+        """new_encode_dev of this terminal, as /proc/PID/stat's tty_nr shows it."""
+        major, minor = self.rdev
+        return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
+
     def poll(self) -> int:
         if self.hung_up:
-            return select.POLLIN | select.POLLOUT | select.POLLERR | select.POLLHUP
-        mask = select.POLLIN if self.ldisc.readable() else 0
+            return _IN | _OUT | select.POLLERR | select.POLLHUP
+        mask = _IN if self.ldisc.readable() else 0
         if not self.ldisc.stopped:
-            mask |= select.POLLOUT
+            mask |= _OUT
         return mask
 
     def input(self, data: bytes) -> int:
@@ -301,8 +309,7 @@ class Tty:
             self.input(mem.read(arg, 1))
             return 0
         if request == TB.TIOCGDEV:
-            major, minor = self.rdev
-            mem.write(arg, _UINT.pack((minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)))
+            mem.write(arg, _UINT.pack(self.tty_nr))
             return 0
         raise FsError(errno.ENOTTY)
 
@@ -415,9 +422,9 @@ class PtyMaster(FileOps):
 
     def poll(self, file: OpenFile) -> int:
         pair = self.pair
-        mask = select.POLLOUT
+        mask = _OUT
         if pair.out:
-            mask |= select.POLLIN
+            mask |= _IN
         if pair.slave_was_opened and pair.slave_opens == 0:
             mask |= select.POLLHUP
         return mask

@@ -426,3 +426,23 @@ def test_host_vmin_vtime_agree_with_ours(host_pty: tuple[int, int]) -> None:
     start = time.monotonic()
     assert os.read(hs, 10) == b""  # times out after 0.1 s
     assert 0.05 < time.monotonic() - start < 1.0
+
+
+def _host_poll(fd: int) -> int:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLOUT | select.POLLRDNORM | select.POLLWRNORM)
+    events = poller.poll(0)
+    return events[0][1] if events else 0
+
+
+def test_poll_masks_match_host(host_pty: tuple[int, int]) -> None:
+    hm, hs = host_pty
+    master, slave = _open_pair(Devices())
+    assert slave.poll(None) == _host_poll(hs)  # type: ignore[arg-type]
+    assert master.poll(None) == _host_poll(hm)  # type: ignore[arg-type]
+    for keys in (b"partial", b" line\n"):
+        master.write(None, keys, 0)  # type: ignore[arg-type]
+        os.write(hm, keys)
+        _settle(hm)
+        assert slave.poll(None) == _host_poll(hs), keys  # type: ignore[arg-type]
+        assert master.poll(None) == _host_poll(hm), keys  # type: ignore[arg-type]
