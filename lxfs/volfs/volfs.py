@@ -8,7 +8,6 @@ while open, kept until the last release or reaped at the next open once their ho
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import random
 import sqlite3
@@ -87,10 +86,11 @@ class _Transaction:
         if et is None:
             try:
                 fs._db.execute("COMMIT")
-                return
             except sqlite3.Error as exc:
                 fs._rollback()
                 raise _db_error(exc) from exc
+            fs._after_commit()
+            return
         fs._rollback()
         if isinstance(ev, sqlite3.Error):
             raise _db_error(ev) from ev
@@ -148,8 +148,10 @@ class VolFs:
         self._begun = False  # BEGIN issued for the current outermost block
         self._txn = _Transaction(self)
         self._data_version = -1
-        self._shm: mmap.mmap | None = None  # the WAL-index, for a cheap "did anyone commit?" check
+        self._wal: sql.WalIndex | None = None  # for a cheap "did anyone commit?" check
         self._shm_seen = b""
+        self._checkpointer: sql.Checkpointer | None = None
+        self._frame_bytes = 0
         self._attrs: dict[int, tuple[int, ...]] = {}  # ino -> row of store.GET_ATTR
         self._dentries: dict[tuple[int, bytes], int | None] = {}  # (dir, name) -> ino, None = negative
         self._refs: dict[int, int] = {}  # open_inode references held by this process
@@ -262,9 +264,12 @@ class VolFs:
             self._rollback()
         self._depth = 0
         self._begun = False
-        if self._shm is not None:
-            self._shm.close()
-            self._shm = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        if self._wal is not None:
+            self._wal.close()
+            self._wal = None
         self._db.close()
         self.engine.dispose()
 
@@ -303,16 +308,27 @@ class VolFs:
             except sqlite3.Error as exc:
                 raise _db_error(exc) from exc
             self._begun = True
-        shm = self._shm
-        if shm is not None:
+        wal = self._wal
+        if wal is not None:
             # Hot path: the WAL-index header (walformat.html 2.2.1) changes with every commit by anyone;
             # unchanged means the caches are current without running PRAGMA data_version (~7 us).
             # Read it before the PRAGMA so a commit landing in between is seen next time.
-            head = shm[:48]
+            head = wal.header()
             if head == self._shm_seen:
                 return
             self._shm_seen = head
         self._revalidate_now()
+
+    def _after_commit(self) -> None:
+        wal = self._wal
+        if wal is None or self._checkpointer is None:
+            return
+        pending = wal.pending_frames() * self._frame_bytes
+        if pending >= sql.CHECKPOINT_NOW:
+            # The checkpointer cannot keep up: this writer pays (backpressure bounds the WAL).
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        elif pending >= sql.CHECKPOINT_AFTER:
+            self._checkpointer.kick()
 
     def _revalidate_now(self) -> None:
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
@@ -323,15 +339,13 @@ class VolFs:
 
     def _map_wal_index(self) -> None:
         try:
-            fd = os.open(self.path + "-shm", os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            self._shm = mmap.mmap(fd, 48, prot=mmap.PROT_READ)
+            self._wal = sql.WalIndex(self.path)
         except (OSError, ValueError):
-            self._shm = None
-        finally:
-            os.close(fd)
+            self._wal = None  # caches then revalidate with PRAGMA data_version every time
+        if not self.readonly:
+            (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+            self._checkpointer = sql.Checkpointer(self.path, page_size)
+            self._frame_bytes = page_size + 24
 
     def _rollback(self) -> None:
         self._begun = False
@@ -740,8 +754,7 @@ class VolFs:
         return 0
 
     def _free(self, ino: int) -> None:
-        for statement in sql.FREE_INODE:
-            self._db.execute(statement, (ino,))
+        self._db.execute(sql.FREE_INODE, (ino,))
         self._attrs.pop(ino, None)
         self._dentries.pop((ino, b".."), None)
 
