@@ -18,7 +18,7 @@ from devfs.mount import mount_dev
 from devfs.pty import PtyMaster
 from devfs.registry import Devices
 from lxfs.tmpfs import TmpFs
-from lxfs.vfs.creds import FsContext
+from lxfs.vfs.creds import Credentials, FsContext
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.file import FdTable
 from lxfs.vfs.namespace import Namespace
@@ -173,3 +173,22 @@ def test_ls_of_dev_and_proc_pid_dir(system: System) -> None:
     entries = {e.name for e in pid.getdents(65536)}
     pid.close()
     assert {b"stat", b"status", b"fd", b"task", b"maps", b"cmdline"} <= entries
+
+
+def test_shell_redirection_into_comm_and_environ_permissions(system: System) -> None:
+    ns, ctx = system.ns, system.ctx
+    # `echo worker > /proc/self/comm`: O_WRONLY|O_CREAT|O_TRUNC, then write (the newline is kept)
+    file = ns.openat(ctx, None, b"/proc/self/comm", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    file.write(b"worker\n")
+    file.close()
+    assert _read(system, b"/proc/1/comm") == b"worker\n\n"
+    user = ns.context(Credentials.user(1000, 1000))
+    with pytest.raises(FsError) as e:
+        ns.openat(user, None, b"/proc/1/environ", os.O_RDONLY)
+    assert e.value.errno == errno.EACCES
+    with pytest.raises(FsError) as e:
+        ns.openat(user, None, b"/proc/1/stat", os.O_WRONLY)
+    assert e.value.errno == errno.EACCES
+    with pytest.raises(FsError) as e:
+        ns.mkdirat(ctx, None, b"/proc/newdir", 0o755)
+    assert e.value.errno == errno.ENOENT
