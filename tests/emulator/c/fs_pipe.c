@@ -1,0 +1,165 @@
+/* Pipes and FIFOs: pipe2 flags, EOF, EAGAIN, EPIPE and SIGPIPE, FIONREAD, capacity, blocking
+ * readers and writers across fork, ioctl on non-ttys. */
+#include "fs_common.h"
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+
+static volatile int got_sigpipe;
+static void on_sigpipe(int sig) { got_sigpipe = sig; }
+
+int main(void) {
+    int p[2];
+    char buf[70000];
+    int n;
+    T(pipe(p));
+    T(fcntl(p[0], F_GETFL) & O_ACCMODE);
+    T(fcntl(p[1], F_GETFL) & O_ACCMODE);
+    T(write(p[1], "hello", 5));
+    T(ioctl(p[0], FIONREAD, &n));
+    printf("fionread=%d\n", n);
+    T(read(p[0], buf, 2));
+    T(read(p[0], buf, 100));
+    T(write(p[0], "x", 1));
+    T(read(p[1], buf, 1));
+    T(lseek(p[0], 0, SEEK_SET));
+    T(ioctl(p[0], TCGETS, buf));
+    struct stat st;
+    T(fstat(p[0], &st));
+    printf("fifo=%d mode=%o\n", S_ISFIFO(st.st_mode), st.st_mode & 0777);
+    T(fcntl(p[0], F_GETPIPE_SZ));
+    close(p[1]);
+    T(read(p[0], buf, 10));
+    close(p[0]);
+
+    T(pipe2(p, O_NONBLOCK | O_CLOEXEC));
+    T(fcntl(p[0], F_GETFD));
+    T(fcntl(p[1], F_GETFL) & O_NONBLOCK);
+    T(read(p[0], buf, 10));
+    memset(buf, 'x', sizeof buf);
+    long total = 0;
+    for (;;) {
+        long w = write(p[1], buf, 4096);
+        if (w < 0) {
+            printf("filled: %ld %s\n", total, errname(errno));
+            break;
+        }
+        total += w;
+    }
+    T(write(p[1], buf, 1));
+    T(read(p[0], buf, 4096));
+    T(write(p[1], buf, 8192));
+    close(p[0]);
+    close(p[1]);
+    T(pipe2(p, O_DIRECT << 4));
+
+    /* EPIPE without and with SIGPIPE */
+    T(pipe(p));
+    close(p[0]);
+    signal(SIGPIPE, SIG_IGN);
+    T(write(p[1], "x", 1));
+    signal(SIGPIPE, on_sigpipe);
+    T(write(p[1], "x", 1));
+    printf("sigpipe handler got %d\n", got_sigpipe);
+    close(p[1]);
+    fflush(stdout);
+    signal(SIGPIPE, SIG_DFL);
+    T(pipe(p));
+    close(p[0]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        write(p[1], "x", 1);
+        _exit(3);
+    }
+    close(p[1]);
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child: signaled=%d sig=%d exited=%d\n", WIFSIGNALED(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+           WIFEXITED(status));
+    T(pipe(p));
+    pid = fork();
+    if (pid == 0) {
+        close(p[1]);
+        usleep(20000);
+        close(p[0]);
+        _exit(0);
+    }
+    close(p[0]);
+    signal(SIGPIPE, SIG_IGN);
+    long w, sum = 0;
+    while ((w = write(p[1], buf, 4096)) > 0)
+        sum += w;
+    printf("writer stopped: %s after >=64KiB: %d\n", errname(errno), sum >= 65536);
+    waitpid(pid, &status, 0);
+    close(p[1]);
+
+    /* blocking reader woken by a writer; large writes to a slow reader */
+    T(pipe(p));
+    pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        usleep(30000);
+        for (int i = 0; i < 5; i++) {
+            memset(buf, 'a' + i, 30000);
+            long done = 0;
+            while (done < 30000) {
+                long k = write(p[1], buf + done, 30000 - done);
+                if (k <= 0)
+                    _exit(1);
+                done += k;
+            }
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    long got = 0, r;
+    unsigned sum2 = 0;
+    while ((r = read(p[0], buf, 7000)) > 0) {
+        for (long i = 0; i < r; i++)
+            sum2 = sum2 * 31 + (unsigned char)buf[i];
+        got += r;
+    }
+    waitpid(pid, &status, 0);
+    printf("read %ld bytes sum=%u status=%d\n", got, sum2, WEXITSTATUS(status));
+    close(p[0]);
+
+    /* FIFO */
+    T(mkfifo("ff", 0600));
+    T(open("ff", O_WRONLY | O_NONBLOCK));
+    int rfd = open("ff", O_RDONLY | O_NONBLOCK);
+    T(rfd >= 0);
+    T(read(rfd, buf, 10));
+    int wfd = open("ff", O_WRONLY | O_NONBLOCK);
+    T(wfd >= 0);
+    T(write(wfd, "fifo!", 5));
+    T(read(rfd, buf, 10));
+    close(wfd);
+    T(read(rfd, buf, 10));
+    close(rfd);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        int w2 = open("ff", O_WRONLY);
+        write(w2, "through fifo", 12);
+        _exit(0);
+    }
+    rfd = open("ff", O_RDONLY);
+    long k = 0, m;
+    while ((m = read(rfd, buf + k, 100)) > 0)
+        k += m;
+    printf("fifo read: [%.*s]\n", (int)k, buf);
+    waitpid(pid, &status, 0);
+    close(rfd);
+
+    /* ioctls on regular files and pipes */
+    int fd = open("ff2", O_RDWR | O_CREAT, 0644);
+    write(fd, "12345", 5);
+    lseek(fd, 1, SEEK_SET);
+    T(ioctl(fd, FIONREAD, &n));
+    printf("file fionread=%d\n", n);
+    T(ioctl(fd, TIOCGWINSZ, buf));
+    T(ioctl(fd, 0x12345678, buf));
+    T(isatty(fd));
+    T(ioctl(99, FIONREAD, &n));
+    return 0;
+}
