@@ -137,7 +137,7 @@ _LL_OPS: list[tuple[str, Any]] = [
     ("forget_multi", _F(None, req_t, c_size_t, POINTER(_ForgetData))),
     ("flock", c_void_p),
     ("fallocate", c_void_p),
-    ("readdirplus", c_void_p),
+    ("readdirplus", _F(None, req_t, ino_t, c_size_t, c_int64, fi_p)),
     ("copy_file_range", c_void_p),
     ("lseek", c_void_p),
 ]
@@ -186,6 +186,9 @@ reply_write = _bind("fuse_reply_write", c_int, req_t, c_size_t)
 reply_buf = _bind("fuse_reply_buf", c_int, req_t, c_char_p, c_size_t)
 reply_statfs = _bind("fuse_reply_statfs", c_int, req_t, POINTER(c_statvfs))
 reply_xattr = _bind("fuse_reply_xattr", c_int, req_t, c_size_t)
+add_direntry_plus = _bind(
+    "fuse_add_direntry_plus", c_size_t, req_t, c_void_p, c_size_t, c_char_p, POINTER(_EntryParam), c_int64
+)
 add_direntry = _bind("fuse_add_direntry", c_size_t, req_t, c_void_p, c_size_t, c_char_p, stat_p, c_int64)
 
 
@@ -710,6 +713,50 @@ class FuseAdapter:
                 n = add_direntry(req, base + used, size - used, e.name, st, e.offset)
                 if n > size - used:
                     full = True  # the kernel asks again from the last cookie it took
+                    break
+                used += n
+        reply_buf(req, buf, used)
+
+    def op_readdirplus(self, req: int, nodeid: int, size: int, offset: int, fi: Any) -> None:
+        """readdir with each entry's attributes, so that `ls -l` needs no LOOKUP per name. Each entry
+        the kernel takes is one lookup reference, as a LOOKUP would be; '.', '..' and names the caller
+        may not search carry no attributes (the kernel then looks them up, or fails, as usual)."""
+        file = self._file(fi)
+        dir_node = self._node(nodeid)
+        file.pos = offset
+        if len(self._dirbuf) < size:
+            self._dirbuf = ctypes.create_string_buffer(size)
+        buf = self._dirbuf
+        base = ctypes.addressof(buf)
+        used = 0
+        bare = _EntryParam()
+        ctx = self.ctx
+        ctx.set_cwd(dir_node.loc)
+        resolve = self.ns.resolve
+        full = False
+        while not full:
+            entries = file.getdents(_DIRENT_BATCH)
+            if not entries:
+                break
+            for e in entries:
+                taken = 0
+                entry = bare
+                if e.name != b"." and e.name != b"..":
+                    try:
+                        loc, attr = resolve(ctx, None, e.name, AT_SYMLINK_NOFOLLOW)
+                    except FsError:
+                        pass
+                    else:
+                        entry = self._entry_for(dir_node, e.name, loc, Stat.from_attr(attr, loc.mount.dev))
+                        taken = entry.ino
+                if not taken:
+                    bare.attr.st_ino = e.ino
+                    bare.attr.st_mode = e.dtype << 12
+                n = add_direntry_plus(req, base + used, size - used, e.name, entry, e.offset)
+                if n > size - used:
+                    if taken:
+                        self._forget(taken, 1)  # the kernel did not get this entry
+                    full = True
                     break
                 used += n
         reply_buf(req, buf, used)
