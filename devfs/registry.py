@@ -57,6 +57,15 @@ class Devices:
         self.register(stat.S_IFCHR, 5, 1, lambda flags: self.console)
         self.register(stat.S_IFCHR, 5, 2, lambda flags: self.devpts.open_master())
 
+    def set_job_control(self, jobs: JobControl) -> None:
+        """Install the emulator's job control once its kernel exists (terminals opened later use it)."""
+        self.jobs = jobs
+        self.devpts.jobs = jobs
+        for pair in self.devpts.pairs.values():
+            pair.tty.jobs = jobs
+        if self._console is not None:
+            self._console.tty.jobs = jobs
+
     @property
     def console(self) -> HostTerminal:
         if self._console is None:
