@@ -50,6 +50,8 @@ READLINK = "SELECT target FROM inode WHERE ino = ?"
 CHUNK_LENGTHS = "SELECT idx, rowid, length(data) FROM chunk WHERE ino = ? AND idx BETWEEN ? AND ?"
 CHUNK_DATA = "SELECT data FROM chunk WHERE rowid = ?"
 CHUNK_ROWID = "SELECT rowid, length(data) FROM chunk WHERE ino = ? AND idx = ?"
+NEXT_CHUNK = "SELECT min(idx) FROM chunk WHERE ino = ? AND idx >= ?"
+CHUNKS_FROM = "SELECT idx FROM chunk WHERE ino = ? AND idx >= ? ORDER BY idx"
 CHUNK_ONE = "SELECT data FROM chunk WHERE ino = ? AND idx = ?"
 CHUNK_RANGE = "SELECT idx, data FROM chunk WHERE ino = ? AND idx BETWEEN ? AND ? ORDER BY idx"
 UPSERT_CHUNK = (

@@ -8,15 +8,16 @@ while open, kept until the last release or reaped at the next open once their ho
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import random
 import sqlite3
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Protocol, overload
+from typing import Concatenate, ParamSpec, Protocol, TypeVar, overload
 
 from sqlalchemy import Engine, insert
 
@@ -96,6 +97,23 @@ class _Transaction:
             raise _db_error(ev) from ev
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reads(method: Callable[Concatenate[VolFs, P], R]) -> Callable[Concatenate[VolFs, P], R]:
+    """A read outside any transaction: a database failure surfaces as an errno, like the writes'."""
+
+    @functools.wraps(method)
+    def wrapper(self: VolFs, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _db_error(exc) from exc
+
+    return wrapper
+
+
 def _db_error(exc: sqlite3.Error) -> FsError:
     """A database failure as the errno a syscall can return (a lock held too long, corruption)."""
     text = str(exc)
@@ -103,6 +121,8 @@ def _db_error(exc: sqlite3.Error) -> FsError:
         return FsError(errno.EIO, "lxfs image is locked by another process (busy timeout)")
     if isinstance(exc, sqlite3.OperationalError) and "readonly" in text.replace(" ", ""):
         return FsError(errno.EROFS)
+    if "full" in text:  # SQLITE_FULL: "database or disk is full"
+        return FsError(errno.ENOSPC)
     return FsError(errno.EIO, f"lxfs image: {text}")
 
 
@@ -375,6 +395,7 @@ class VolFs:
             self._attrs[ino] = row
         return row
 
+    @_reads
     def getattr(self, ino: int) -> Attr:
         mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime = self._attr_row(ino)
         return Attr(ino, mode, nlink, uid, gid, rdev, size, atime, mtime, ctime, blocks)
@@ -416,6 +437,7 @@ class VolFs:
 
     # -- names --------------------------------------------------------------------------------------
 
+    @_reads
     def lookup(self, dir_ino: int, name: bytes) -> int | None:
         if not self._begun:
             self._sync()
@@ -449,13 +471,17 @@ class VolFs:
         after = max(offset, 2)
         while True:
             self._sync()
-            rows = self._db.execute(sql.READDIR, (dir_ino, after, READDIR_BATCH)).fetchall()
+            try:
+                rows = self._db.execute(sql.READDIR, (dir_ino, after, READDIR_BATCH)).fetchall()
+            except sqlite3.Error as exc:
+                raise _db_error(exc) from exc
             for cookie, name, ino, dtype in rows:
                 yield DirEntry(name, ino, dtype, cookie)
             if len(rows) < READDIR_BATCH:
                 return
             after = rows[-1][0]
 
+    @_reads
     def find_name(self, dir_ino: int, ino: int) -> bytes | None:
         self._sync()
         row = self._db.execute(sql.FIND_NAME, (dir_ino, ino)).fetchone()
@@ -474,6 +500,8 @@ class VolFs:
         return ino
 
     def _add_dentry(self, dir_ino: int, name: bytes, ino: int, mode: int) -> None:
+        if not name or b"/" in name or b"\0" in name or name in (b".", b".."):
+            raise FsError(errno.EINVAL)  # the VFS never passes these; a name must stay a name
         try:
             self._db.execute(sql.INSERT_DENTRY, (dir_ino, name_hash(name), name, ino, stat.S_IFMT(mode) >> 12))
         except sqlite3.IntegrityError:
@@ -608,6 +636,7 @@ class VolFs:
                 self._add_nlink(new_dir, 1)
                 self._add_nlink(old_dir, -1)
 
+    @_reads
     def readlink(self, ino: int) -> bytes:
         self._sync()
         row = self._db.execute(sql.READLINK, (ino,)).fetchone()
@@ -619,6 +648,7 @@ class VolFs:
 
     # -- data ---------------------------------------------------------------------------------------
 
+    @_reads
     def read(self, ino: int, offset: int, size: int) -> bytes:
         file_size = self._attr_row(ino)[5]
         return self._store.read(ino, file_size, offset, size)
@@ -632,6 +662,24 @@ class VolFs:
             delta = self._store.write(ino, offset, data)
             self._db.execute(sql.SET_GROWN_SIZE, (offset + len(data), delta, ino))
             self._attrs.pop(ino, None)
+
+    @_reads
+    def seek_data(self, ino: int, offset: int, whence: int) -> int:
+        """lseek(2) SEEK_DATA/SEEK_HOLE at chunk granularity (optional beyond the protocol; the VFS
+        checked 0 <= offset < size and clips the result at the size). A missing chunk is a hole."""
+        self._sync()
+        csize = self._store.chunk_size
+        idx = offset // csize
+        if whence == os.SEEK_DATA:
+            (found,) = self._db.execute(sql.NEXT_CHUNK, (ino, idx)).fetchone()
+            if found is None:
+                raise FsError(errno.ENXIO)
+            return offset if found == idx else int(found) * csize
+        for (present,) in self._db.execute(sql.CHUNKS_FROM, (ino, idx)):
+            if present != idx:
+                break
+            idx += 1
+        return max(offset, idx * csize)
 
     def fsync(self, ino: int, datasync: bool) -> None:
         self.sync()
@@ -653,6 +701,7 @@ class VolFs:
 
     # -- extended attributes ------------------------------------------------------------------------
 
+    @_reads
     def getxattr(self, ino: int, name: bytes) -> bytes:
         self._sync()
         row = self._db.execute("SELECT value FROM xattr WHERE ino = ? AND name = ?", (ino, name)).fetchone()
@@ -674,6 +723,7 @@ class VolFs:
             else:
                 self._db.execute("INSERT INTO xattr (ino, name, value) VALUES (?, ?, ?)", (ino, name, value))
 
+    @_reads
     def listxattr(self, ino: int) -> list[bytes]:
         self._sync()
         rows = self._db.execute("SELECT name FROM xattr WHERE ino = ? ORDER BY rowid", (ino,)).fetchall()
@@ -689,6 +739,7 @@ class VolFs:
 
     # -- the filesystem -----------------------------------------------------------------------------
 
+    @_reads
     def statfs(self) -> StatFs:
         self._sync()
         bsize = 4096

@@ -542,3 +542,24 @@ def test_linking_an_orphan_makes_it_a_named_file_again(fs: VolFs) -> None:
     assert fs._db.execute("SELECT count(*) FROM orphan").fetchone() == (0,)
     fs.release_inode(ino)
     assert fs.read(ino, 0, 1) == b"x"
+
+
+def test_seek_data_and_hole_follow_stored_chunks(fs: VolFs) -> None:
+    ino = new_file(fs, b"f")
+    fs.write(ino, 0, b"a")
+    fs.write(ino, 3 * CHUNK_SIZE + 7, b"b" * CHUNK_SIZE)  # chunks 3 and 4
+    assert fs.seek_data(ino, 0, os.SEEK_DATA) == 0
+    assert fs.seek_data(ino, 5, os.SEEK_HOLE) == CHUNK_SIZE
+    assert fs.seek_data(ino, CHUNK_SIZE + 1, os.SEEK_DATA) == 3 * CHUNK_SIZE
+    assert fs.seek_data(ino, 3 * CHUNK_SIZE + 9, os.SEEK_DATA) == 3 * CHUNK_SIZE + 9
+    assert fs.seek_data(ino, 3 * CHUNK_SIZE, os.SEEK_HOLE) == 5 * CHUNK_SIZE
+    with pytest.raises(FsError) as e:
+        fs.seek_data(ino, 5 * CHUNK_SIZE, os.SEEK_DATA)
+    assert e.value.errno == errno.ENXIO
+
+
+@pytest.mark.parametrize("name", [b"", b".", b"..", b"a/b", b"a\0b"])
+def test_invalid_names_are_refused(fs: VolFs, name: bytes) -> None:
+    with pytest.raises(FsError) as e:
+        fs.create(1, name, REG, 0, 0, 0, NOW)
+    assert e.value.errno == errno.EINVAL
