@@ -185,3 +185,22 @@ def test_signals_are_reported_in_order() -> None:
     ld = LineDiscipline(Termios.pty_slave(), lambda b: None, signals.append)
     ld.receive(b"\x03\x1c\x1a")
     assert signals == [2, 3, 20]
+
+
+# output first, then typing: erasing a tab depends on the column the output left (fast and slow paths)
+MIXED_CASES: dict[str, tuple[Termios, bytes, list[bytes]]] = {
+    "prompt_then_tab_erase": (_tio(), b"prompt> ", [b"\t\x7fx\n"]),
+    "lines_then_tab_erase": (_tio(), b"line one\nsecond line\npro", [b"a\t\x7f\x7fb\n"]),
+    "utf8_prompt_then_tab_erase": (_tio(iflag_on=0o40000), "héllo\nwörld> ".encode(), [b"\t\x7fz\n"]),
+    "tabs_in_output_then_erase": (_tio(), b"a\tb\tc", [b"\t\x7f\n"]),
+    "cr_in_output": (_tio(), b"abc\rde", [b"\t\x7f\n"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MIXED_CASES))
+def test_output_then_input_matches_host(host_pty: tuple[int, int], name: str) -> None:
+    tio, output, keys = MIXED_CASES[name]
+    host = run_host(host_pty, tio.copy(), keys, output=output)
+    ours = run_ours(tio.copy(), keys, output=output)
+    assert ours.echo == host.echo, f"echo: ours {ours.echo!r} host {host.echo!r}"
+    assert ours.reads == host.reads
