@@ -234,7 +234,8 @@ def report(volfs: dict[int, dict[str, float]], host: dict[str, float], runs: int
         f"Through the VFS API (Namespace.openat/fstatat/unlinkat/getdents, no FUSE), image on disk; host = "
         f"the same calls on the host's tmpfs in the same run. Median of {runs} run(s)"
         f"{', quick sizes (64 MiB file)' if quick else ', 256 MiB file in 1 MiB writes'}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs (other work shares the machine: compare ratios, not absolute figures).",
         "",
         "| benchmark | " + " | ".join(f"VolFs {s // 1024} KiB pages" for s in sizes) + " | host tmpfs | ratio |",
         "|---|" + "---:|" * (len(sizes) + 2),

@@ -27,7 +27,7 @@ from sqlalchemy import (
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4C58_4653  # "LXFS" in the SQLite header (offset 68)
 CHUNK_SIZE = 128 * 1024  # FUSE's read request size; see DESIGN.md "Measured"
-PAGE_SIZE = 32 * 1024  # chosen by bench/bench_volfs.py --page-sizes (see bench/RESULTS.md)
+PAGE_SIZE = 16 * 1024  # chosen by bench/bench_volfs.py --page-sizes (see bench/RESULTS.md)
 ROOT_INO = 1
 
 metadata = MetaData()

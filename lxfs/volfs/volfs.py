@@ -564,7 +564,9 @@ class VolFs:
             self._sync()
             ino = self._lookup_existing(dir_ino, name)
             self._remove_dentry(dir_ino, name)
-            if self._add_nlink(ino, -1) <= 0:
+            if self._attr_row(ino)[1] <= 1 and not self._refs.get(ino):
+                self._free(ino)  # the last name of a closed file: no nlink update to throw away
+            elif self._add_nlink(ino, -1) <= 0:
                 self._nlink_zero(ino)
 
     def rmdir(self, dir_ino: int, name: bytes) -> None:
