@@ -61,6 +61,7 @@ FUSE_SET_ATTR_MTIME = 1 << 5
 FUSE_SET_ATTR_ATIME_NOW = 1 << 7
 FUSE_SET_ATTR_MTIME_NOW = 1 << 8
 FUSE_ROOT_ID = 1
+FMODE_EXEC = 0o40  # include/linux/fs.h __FMODE_EXEC: the open(2) execve makes
 RENAME_EXCHANGE = 2  # include/uapi/linux/fs.h
 _DIRENT_BATCH = 1 << 16  # bytes of linux_dirent64 records fetched from the VFS per readdir step
 
@@ -645,8 +646,21 @@ class FuseAdapter:
     def op_open(self, req: int, nodeid: int, fi: Any) -> None:
         node = self._node(nodeid)
         f = fi.contents
-        file = self._open(node, f.flags)
-        f.keep_cache = self._keep_cache(node, file)
+        flags = f.flags
+        if flags & FMODE_EXEC:
+            # execve's open needs MAY_EXEC, not MAY_READ, and the kernel already checked it (with
+            # default_permissions): open for reading with the filesystem capabilities.
+            creds, self.ctx.creds = self.ctx.creds, Credentials.root()
+            try:
+                file = self._open(node, os.O_RDONLY)
+            finally:
+                self.ctx.creds = creds
+        else:
+            file = self._open(node, flags)
+        if file.ops is not None:
+            f.direct_io = 1  # synthetic files (/proc) and devices: no page cache, their size is 0
+        else:
+            f.keep_cache = self._keep_cache(node, file)
         f.fh = self._install(file)
         reply_open(req, fi)
 
