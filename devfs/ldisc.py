@@ -258,6 +258,13 @@ class LineDiscipline:
     def receive(self, data: bytes) -> int:
         """Input from the terminal (a pty master's write, keyboard bytes). Returns how many bytes were
         taken: raw input stops when the queue is full."""
+        if self._raw() and not self.lnext:
+            # n_tty_receive_buf_raw: nothing to interpret or echo; queue as much as fits at once
+            taken = max(0, min(len(data), N_TTY_BUF_SIZE - 1 - len(self.buf)))
+            self.buf += data[:taken]
+            if taken:
+                self._last_input = self._clock()
+            return taken
         taken = 0
         for c in data:
             if not self.icanon and len(self.buf) >= N_TTY_BUF_SIZE - 1:
@@ -268,6 +275,14 @@ class LineDiscipline:
             self._last_input = self._clock()
         self._flush()
         return taken
+
+    def _raw(self) -> bool:
+        """ldata->raw: no input flag or local mode that makes any byte special."""
+        tio = self.termios
+        return not (
+            tio.iflag & (T.ISTRIP | T.IUCLC | T.IGNCR | T.ICRNL | T.INLCR | T.IXON | T.PARMRK)
+            or tio.lflag & (T.ICANON | T.ISIG | T.ECHO)
+        )
 
     def _queue(self, c: int) -> None:
         if self.icanon and len(self.buf) >= N_TTY_BUF_SIZE - 1:

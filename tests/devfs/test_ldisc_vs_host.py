@@ -204,3 +204,12 @@ def test_output_then_input_matches_host(host_pty: tuple[int, int], name: str) ->
     ours = run_ours(tio.copy(), keys, output=output)
     assert ours.echo == host.echo, f"echo: ours {ours.echo!r} host {host.echo!r}"
     assert ours.reads == host.reads
+
+
+def test_raw_mode_bulk_input_is_queued_whole_up_to_the_buffer() -> None:
+    tio = _tio(lflag_off=T.ICANON | T.ECHO | T.ISIG | T.IEXTEN, iflag_off=T.ICRNL | T.IXON)
+    ld = LineDiscipline(Termios.pty_slave(), lambda b: None, lambda s: None)
+    ld.set_termios(tio)
+    data = bytes(range(256)) * 20
+    assert ld.receive(data) == 4095  # N_TTY_BUF_SIZE - 1, the rest stays with the writer
+    assert ld.read(10_000) == data[:4095]
