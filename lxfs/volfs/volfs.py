@@ -509,11 +509,14 @@ class VolFs:
         self._dentries[(dir_ino, name)] = ino
 
     def _add_nlink(self, ino: int, delta: int) -> int:
-        row = self._db.execute(sql.ADD_NLINK, (delta, ino)).fetchone()
-        if row is None:
+        found = self._db.execute(sql.ADD_NLINK, (delta, ino)).fetchone()
+        if found is None:
             raise FsError(errno.ENOENT)
-        self._attrs.pop(ino, None)
-        return int(row[0])
+        nlink = int(found[0])
+        row = self._attrs.get(ino)
+        if row is not None:
+            self._attrs[ino] = (row[0], nlink, *row[2:])
+        return nlink
 
     def create_inode(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, rdev: int, now_ns: int) -> int:
         """The Filesystem protocol's ``create`` (``fs.create(...)`` on an instance lands here)."""
@@ -662,8 +665,11 @@ class VolFs:
         with self._txn:
             self._sync()
             delta = self._store.write(ino, offset, data)
-            self._db.execute(sql.SET_GROWN_SIZE, (offset + len(data), delta, ino))
-            self._attrs.pop(ino, None)
+            end = offset + len(data)
+            self._db.execute(sql.SET_GROWN_SIZE, (end, delta, ino))
+            row = self._attrs.get(ino)
+            if row is not None:  # write-through: the VFS's setattr of the times follows
+                self._attrs[ino] = (*row[:5], max(row[5], end), row[6] + delta, *row[7:])
 
     @_reads
     def seek_data(self, ino: int, offset: int, whence: int) -> int:
