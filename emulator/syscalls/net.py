@@ -8,16 +8,45 @@ raises FsError(EAGAIN) without side effects, the syscall layer parks the task on
 from __future__ import annotations
 
 import errno
+import os
 import select
 import socket as pysocket
+import stat
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from emulator.kernel import Block
+from emulator.syscalls import poll  # noqa: F401  (registers poll/select/epoll/eventfd)
+from emulator.syscalls.fs import (
+    MAX_RW,
+    _gather,
+    _iovecs,
+    _scatter,
+    blocking,
+    ctx_of,
+    files_of,
+    get_file,
+    sigpipe,
+)
+from emulator.syscalls.fs_structs import (
+    CMSGHDR,
+    MMSGHDR_SIZE,
+    MSGHDR,
+    MSGHDR_FLAGS_OFFSET,
+    UCRED,
+    pack_cmsg,
+    unpack_cmsgs,
+)
+from emulator.syscalls.table import s32, syscall
+from lxfs.linux import AT_SYMLINK_NOFOLLOW
 from lxfs.vfs.errors import FsError
+from lxfs.vfs.inode import inode_permission
 from lxfs.vfs.interfaces import FileOps
+from lxfs.vfs.perm import MAY_WRITE
 
 if TYPE_CHECKING:
+    from emulator.kernel import Task
     from lxfs.vfs.file import OpenFile
 
 AF_UNIX = pysocket.AF_UNIX
@@ -524,3 +553,471 @@ def parse_sockaddr_un(raw: bytes) -> bytes:
     if nul >= 0:
         path = path[:nul]
     return bytes(path)
+
+
+# -- syscalls ---------------------------------------------------------------------------------------------------
+
+ESOCKTNOSUPPORT = 94
+SOCK_TYPE_MASK = 0xF
+
+
+def _sock_of(task: Task, fd: int) -> tuple[OpenFile, UnixSocket]:
+    f = get_file(task, fd)
+    if not isinstance(f.ops, UnixSocket):
+        raise FsError(errno.ENOTSOCK)
+    return f, f.ops
+
+
+def _cred(task: Task, effective: bool = False) -> Cred:
+    c = task.process.creds
+    return (task.process.pid, c.euid, c.egid) if effective else (task.process.pid, c.uid, c.gid)
+
+
+def _new_file(task: Task, sock: UnixSocket, flags: int) -> OpenFile:
+    oflags = os.O_RDWR | (os.O_NONBLOCK if flags & SOCK_NONBLOCK else 0)
+    return files_of(task).ns.open_anon(ctx_of(task), stat.S_IFSOCK | 0o777, oflags, sock, b"socket:[%d]")
+
+
+def _check_type(domain: int, stype: int, protocol: int) -> int:
+    if domain != AF_UNIX:
+        raise FsError(errno.EAFNOSUPPORT)
+    if stype & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise FsError(errno.EINVAL)
+    base = stype & SOCK_TYPE_MASK
+    if protocol not in (0, AF_UNIX):
+        raise FsError(errno.EPROTONOSUPPORT)
+    if base not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+        raise FsError(ESOCKTNOSUPPORT)
+    return base
+
+
+@syscall("socket", "int", "hex", "int")
+def sys_socket(task: Task, domain: int, stype: int, protocol: int) -> int:
+    stype = s32(stype)
+    base = _check_type(s32(domain), stype, s32(protocol))
+    sock = UnixSocket(base, files_of(task).unix, _cred(task, True))
+    return task.process.fdtable.install(_new_file(task, sock, stype), bool(stype & SOCK_CLOEXEC))
+
+
+@syscall("socketpair", "int", "hex", "int", "ptr")
+def sys_socketpair(task: Task, domain: int, stype: int, protocol: int, sv: int) -> int:
+    stype = s32(stype)
+    base = _check_type(s32(domain), stype, s32(protocol))
+    task.write(sv, bytes(8))
+    a, b = UnixSocket.pair(base, files_of(task).unix, _cred(task, True))
+    fa, fb = _new_file(task, a, stype), _new_file(task, b, stype)
+    table = task.process.fdtable
+    cloexec = bool(stype & SOCK_CLOEXEC)
+    try:
+        x = table.install(fa, cloexec)
+    except FsError:
+        fb.close()
+        raise
+    try:
+        y = table.install(fb, cloexec)
+    except FsError:
+        table.close(x)
+        raise
+    task.write(sv, x.to_bytes(4, "little") + y.to_bytes(4, "little"))
+    return 0
+
+
+def _read_addr(task: Task, addr: int, addrlen: int) -> bytes:
+    n = s32(addrlen)
+    if n < 0 or n > SOCKADDR_UN_SIZE:
+        raise FsError(errno.EINVAL)
+    return parse_sockaddr_un(task.read(addr, n))
+
+
+def _lookup(task: Task, addr: bytes, stype: int) -> UnixSocket:
+    """unix_find_other: an abstract name, or a path naming a bound S_IFSOCK inode we may write."""
+    reg = files_of(task).unix
+    if addr[:1] == b"\0":
+        target = reg.abstract.get(addr)
+        if target is None:
+            raise FsError(errno.ECONNREFUSED)
+        return target
+    ctx = ctx_of(task)
+    loc, attr = files_of(task).ns.resolve(ctx, None, addr)
+    inode_permission(loc.mount, attr, ctx.creds, MAY_WRITE)
+    if not stat.S_ISSOCK(attr.mode):
+        raise FsError(errno.ECONNREFUSED)
+    sock = reg.by_inode.get((loc.mount.dev, loc.ino))
+    if sock is None or sock.dead:
+        raise FsError(errno.ECONNREFUSED)
+    if sock.type != stype:
+        raise FsError(errno.EPROTOTYPE)
+    return sock
+
+
+@syscall("bind", "fd", "ptr", "int")
+def sys_bind(task: Task, fd: int, addr: int, addrlen: int) -> int:
+    _f, sock = _sock_of(task, fd)
+    a = _read_addr(task, addr, addrlen)
+    if not a:
+        if sock.addr is not None:
+            raise FsError(errno.EINVAL)
+        sock.autobind()
+        return 0
+    if a[:1] == b"\0":
+        sock.bind_abstract(a)
+        return 0
+    ns = files_of(task).ns
+    ctx = ctx_of(task)
+    # unix_bind_bsd: the node is made first (EADDRINUSE if the name exists), then an already bound
+    # socket is EINVAL and the new node is removed again
+    try:
+        ns.mknodat(ctx, None, a, stat.S_IFSOCK | 0o777)
+    except FsError as exc:
+        if exc.errno == errno.EEXIST:
+            raise FsError(errno.EADDRINUSE) from None
+        raise
+    if sock.addr is not None:
+        ns.unlinkat(ctx, None, a, 0)
+        raise FsError(errno.EINVAL)
+    st = ns.fstatat(ctx, None, a, AT_SYMLINK_NOFOLLOW)
+    sock.bind_inode((st.st_dev, st.st_ino), a)
+    return 0
+
+
+@syscall("listen", "fd", "int")
+def sys_listen(task: Task, fd: int, backlog: int) -> int:
+    _f, sock = _sock_of(task, fd)
+    sock.listen(s32(backlog))
+    return 0
+
+
+@syscall("connect", "fd", "ptr", "int")
+def sys_connect(task: Task, fd: int, addr: int, addrlen: int) -> int:
+    f, sock = _sock_of(task, fd)
+    raw_len = s32(addrlen)
+    if raw_len < 2:
+        raise FsError(errno.EINVAL)
+    a = _read_addr(task, addr, addrlen)
+    if not a:
+        raise FsError(errno.EINVAL)
+    target = _lookup(task, a, sock.type)
+    try:
+        sock.connect(target, _cred(task, True))
+    except FsError as exc:
+        if exc.errno == errno.EAGAIN and not f.flags & os.O_NONBLOCK:
+            raise Block([target.waitq, sock.waitq]) from None
+        raise
+    return 0
+
+
+def _put_addr(task: Task, addr: int, lenp: int, raw: bytes) -> None:
+    if not addr and not lenp:
+        return
+    n = s32(task.read_u32(lenp))
+    if n < 0:
+        raise FsError(errno.EINVAL)
+    if raw:
+        task.write(addr, raw[:n])
+    task.write_u32(lenp, len(raw))
+
+
+@syscall("accept", "fd", "ptr", "ptr")
+def sys_accept(task: Task, fd: int, addr: int, lenp: int) -> int:
+    return sys_accept4(task, fd, addr, lenp, 0)
+
+
+@syscall("accept4", "fd", "ptr", "ptr", "hex")
+def sys_accept4(task: Task, fd: int, addr: int, lenp: int, flags: int) -> int:
+    flags = s32(flags)
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise FsError(errno.EINVAL)
+    f, sock = _sock_of(task, fd)
+    if lenp:
+        task.read_u32(lenp)
+    new = blocking(task, f, sock.accept)
+    file = _new_file(task, new, flags)
+    newfd = task.process.fdtable.install(file, bool(flags & SOCK_CLOEXEC))
+    peer = new.peer
+    _put_addr(task, addr, lenp, sockaddr_un(peer.addr if peer is not None else None))
+    return newfd
+
+
+@syscall("getsockname", "fd", "ptr", "ptr")
+def sys_getsockname(task: Task, fd: int, addr: int, lenp: int) -> int:
+    _f, sock = _sock_of(task, fd)
+    _put_addr(task, addr, lenp, sockaddr_un(sock.addr))
+    return 0
+
+
+@syscall("getpeername", "fd", "ptr", "ptr")
+def sys_getpeername(task: Task, fd: int, addr: int, lenp: int) -> int:
+    _f, sock = _sock_of(task, fd)
+    peer = sock.peer
+    if peer is None or sock.state != CONNECTED:
+        raise FsError(errno.ENOTCONN)
+    _put_addr(task, addr, lenp, sockaddr_un(peer.addr))
+    return 0
+
+
+@syscall("shutdown", "fd", "int")
+def sys_shutdown(task: Task, fd: int, how: int) -> int:
+    _f, sock = _sock_of(task, fd)
+    sock.shutdown_(s32(how))
+    return 0
+
+
+def _rights_from_control(task: Task, control: bytes) -> tuple[list[OpenFile] | None, Cred | None]:
+    try:
+        cmsgs = unpack_cmsgs(control)
+    except ValueError:
+        raise FsError(errno.EINVAL) from None
+    rights: list[OpenFile] = []
+    cred: Cred | None = None
+    table = task.process.fdtable
+    try:
+        for level, ctype, data in cmsgs:
+            if level != SOL_SOCKET:
+                continue
+            if ctype == SCM_RIGHTS:
+                fds = [int.from_bytes(data[i : i + 4], "little", signed=True) for i in range(0, len(data) - 3, 4)]
+                if not fds or len(rights) + len(fds) > SCM_MAX_FD:
+                    raise FsError(errno.EINVAL)
+                for fd in fds:
+                    rights.append(table.get(fd).get())
+            elif ctype == SCM_CREDENTIALS:
+                if len(data) < UCRED.size:
+                    raise FsError(errno.EINVAL)
+                pid, uid, gid = UCRED.unpack_from(data)
+                c = task.process.creds
+                if c.euid != 0 and (
+                    pid != task.process.pid or uid not in (c.uid, c.euid) or gid not in (c.gid, c.egid)
+                ):
+                    raise FsError(errno.EPERM)
+                cred = (pid, uid, gid)
+            else:
+                raise FsError(errno.EINVAL)
+    except BaseException:
+        for r in rights:
+            r.close()
+        raise
+    return rights or None, cred
+
+
+def _send(task: Task, fd: int, data: bytes, flags: int, dest_addr: bytes | None, control: bytes) -> int:
+    f, sock = _sock_of(task, fd)
+    dest = None
+    if dest_addr is not None and dest_addr != b"":
+        if sock.connection_oriented:
+            raise FsError(errno.EISCONN if sock.state == CONNECTED else errno.EOPNOTSUPP)
+        dest = _lookup(task, dest_addr, sock.type)
+    rights, cred = _rights_from_control(task, control) if control else (None, None)
+    try:
+        n = sock.sendmsg(data, rights, cred or _cred(task), dest, flags)
+    except FsError as exc:
+        _release_rights(rights)
+        if exc.errno == errno.EAGAIN and not (flags & MSG_DONTWAIT or f.flags & os.O_NONBLOCK):
+            target = dest or sock.peer
+            queues = [sock.waitq] + ([target.waitq] if target is not None else [])
+            raise Block(queues) from None
+        if exc.errno == errno.EPIPE and not flags & MSG_NOSIGNAL:
+            sigpipe(task)
+        raise
+    return n
+
+
+@syscall("sendto", "fd", "ptr", "size", "hex", "ptr", "int")
+def sys_sendto(task: Task, fd: int, buf: int, length: int, flags: int, addr: int, addrlen: int) -> int:
+    _sock_of(task, fd)
+    data = task.read(buf, min(length, MAX_RW))
+    dest = _read_addr(task, addr, addrlen) if addr else None
+    return _send(task, fd, data, s32(flags), dest, b"")
+
+
+@syscall("sendmsg", "fd", "ptr", "hex")
+def sys_sendmsg(task: Task, fd: int, msg: int, flags: int) -> int:
+    _sock_of(task, fd)
+    name, namelen, iov, iovlen, control, controllen, _mflags = MSGHDR.unpack(task.read(msg, MSGHDR.size))
+    data = _gather(task, _iovecs(task, iov, iovlen))
+    dest = _read_addr(task, name, namelen) if name and namelen else None
+    ctl = task.read(control, controllen) if control and controllen else b""
+    if controllen > 1 << 20:
+        raise FsError(errno.ENOBUFS)
+    return _send(task, fd, data, s32(flags), dest, ctl)
+
+
+@syscall("sendmmsg", "fd", "ptr", "int", "hex")
+def sys_sendmmsg(task: Task, fd: int, vec: int, vlen: int, flags: int) -> int:
+    sent = 0
+    for i in range(min(s32(vlen), 1024)):
+        try:
+            n = sys_sendmsg(task, fd, vec + i * MMSGHDR_SIZE, flags)
+        except (FsError, Block):
+            if sent:
+                break
+            raise
+        task.write_u32(vec + i * MMSGHDR_SIZE + MSGHDR.size, n)
+        sent += 1
+    return sent
+
+
+def _recv(task: Task, fd: int, size: int, flags: int) -> Received:
+    f, sock = _sock_of(task, fd)
+    nonblock = bool(flags & MSG_DONTWAIT)
+    return blocking(task, f, lambda: sock.recvmsg(size, flags), nonblock)
+
+
+def _sender_addr(got: Received) -> bytes:
+    # unix_copy_addr: nothing (namelen 0) for an unnamed sender
+    return sockaddr_un(got.sender) if got.sender else b""
+
+
+@syscall("recvfrom", "fd", "ptr", "size", "hex", "ptr", "ptr")
+def sys_recvfrom(task: Task, fd: int, buf: int, length: int, flags: int, addr: int, lenp: int) -> int:
+    flags = s32(flags)
+    got = _recv(task, fd, min(length, MAX_RW), flags)
+    _release_rights(got.rights)
+    if got.data:
+        task.write(buf, got.data)
+    if addr and lenp:
+        _put_addr(task, addr, lenp, _sender_addr(got))
+    if flags & MSG_TRUNC and got.flags & MSG_TRUNC:
+        return got.full_len
+    return len(got.data)
+
+
+def _control_out(task: Task, got: Received, sock: UnixSocket, space: int, flags: int) -> tuple[bytes, int]:
+    """The control messages recvmsg returns (scm_recv: credentials, then rights) within ``space``
+    bytes, and MSG_CTRUNC if something did not fit (rights that do not fit are closed)."""
+    out = b""
+    mflags = 0
+    if sock.passcred and got.cred is not None:
+        msg = pack_cmsg(SOL_SOCKET, SCM_CREDENTIALS, UCRED.pack(*got.cred))
+        if len(out) + CMSGHDR.size + UCRED.size <= space:
+            out += msg[: min(len(msg), space - len(out))]
+        else:
+            mflags |= MSG_CTRUNC
+    if got.rights:
+        room = (space - len(out) - CMSGHDR.size) // 4 if space - len(out) > CMSGHDR.size else 0
+        keep, drop = got.rights[:room], got.rights[room:]
+        if drop:
+            mflags |= MSG_CTRUNC
+            _release_rights(drop)
+        if keep:
+            table = task.process.fdtable
+            fds = [table.install(r, bool(flags & MSG_CMSG_CLOEXEC)) for r in keep]
+            data = b"".join(fd.to_bytes(4, "little") for fd in fds)
+            msg = pack_cmsg(SOL_SOCKET, SCM_RIGHTS, data)
+            out += msg[: min(len(msg), space - len(out))]
+    return out, mflags
+
+
+@syscall("recvmsg", "fd", "ptr", "hex")
+def sys_recvmsg(task: Task, fd: int, msg: int, flags: int) -> int:
+    flags = s32(flags)
+    _f, sock = _sock_of(task, fd)
+    name, namelen, iov, iovlen, control, controllen, _mflags = MSGHDR.unpack(task.read(msg, MSGHDR.size))
+    vecs = _iovecs(task, iov, iovlen)
+    size = min(sum(n for _, n in vecs), MAX_RW)
+    got = _recv(task, fd, size, flags)
+    _scatter(task, vecs, got.data)
+    mflags = got.flags
+    ctl, cflags = _control_out(task, got, sock, controllen if control else 0, flags)
+    mflags |= cflags
+    if ctl:
+        task.write(control, ctl)
+    if name:
+        raw = _sender_addr(got)
+        n = min(len(raw), namelen)
+        if n:
+            task.write(name, raw[:n])
+        namelen = len(raw)
+    # write back msg_namelen, msg_controllen and msg_flags
+    task.write(msg + 8, namelen.to_bytes(4, "little"))
+    task.write(msg + 40, len(ctl).to_bytes(8, "little"))
+    task.write(msg + MSGHDR_FLAGS_OFFSET, mflags.to_bytes(4, "little"))
+    if flags & MSG_TRUNC and got.flags & MSG_TRUNC:
+        return got.full_len
+    return len(got.data)
+
+
+@syscall("recvmmsg", "fd", "ptr", "int", "hex", "ptr")
+def sys_recvmmsg(task: Task, fd: int, vec: int, vlen: int, flags: int, timeout: int) -> int:
+    got = 0
+    for i in range(min(s32(vlen), 1024)):
+        try:
+            n = sys_recvmsg(task, fd, vec + i * MMSGHDR_SIZE, flags if not got else flags | MSG_DONTWAIT)
+        except (FsError, Block):
+            if got:
+                break
+            raise
+        task.write_u32(vec + i * MMSGHDR_SIZE + MSGHDR.size, n)
+        got += 1
+    return got
+
+
+_INT_OPTS = {SO_TYPE, SO_ERROR, SO_ACCEPTCONN, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_KEEPALIVE,
+             SO_DOMAIN, SO_PROTOCOL, SO_BROADCAST, SO_DEBUG, SO_DONTROUTE, SO_OOBINLINE, SO_RCVLOWAT,
+             SO_SNDLOWAT, SO_SNDBUFFORCE, SO_RCVBUFFORCE}  # fmt: skip
+
+
+@syscall("getsockopt", "fd", "int", "int", "ptr", "ptr")
+def sys_getsockopt(task: Task, fd: int, level: int, opt: int, val: int, lenp: int) -> int:
+    _f, sock = _sock_of(task, fd)
+    level, opt = s32(level), s32(opt)
+    n = s32(task.read_u32(lenp))
+    if n < 0:
+        raise FsError(errno.EINVAL)
+    if level != SOL_SOCKET:
+        raise FsError(errno.EOPNOTSUPP)
+    value: bytes
+    if opt == SO_PEERCRED:
+        value = UCRED.pack(*(sock.peercred or NO_CRED))
+    elif opt in (SO_LINGER,):
+        value = bytes(8)
+    elif opt in (SO_RCVTIMEO, SO_SNDTIMEO):
+        value = bytes(16)
+    elif opt in _INT_OPTS:
+        if opt == SO_ERROR:
+            v, sock.err = sock.err, 0
+        else:
+            v = {
+                SO_TYPE: sock.type,
+                SO_ACCEPTCONN: int(sock.state == LISTENING),
+                SO_SNDBUF: sock.sndbuf,
+                SO_RCVBUF: sock.rcvbuf,
+                SO_PASSCRED: int(sock.passcred),
+                SO_DOMAIN: AF_UNIX,
+                SO_PROTOCOL: 0,
+                SO_RCVLOWAT: 1,
+                SO_SNDLOWAT: 1,
+            }.get(opt, getattr(sock, f"opt_{opt}", 0))
+        value = v.to_bytes(4, "little", signed=True)
+    else:
+        raise FsError(errno.ENOPROTOOPT)
+    out = value[:n]
+    task.write(val, out)
+    task.write_u32(lenp, len(out))
+    return 0
+
+
+@syscall("setsockopt", "fd", "int", "int", "ptr", "int")
+def sys_setsockopt(task: Task, fd: int, level: int, opt: int, val: int, optlen: int) -> int:
+    _f, sock = _sock_of(task, fd)
+    level, opt, n = s32(level), s32(opt), s32(optlen)
+    if level != SOL_SOCKET:
+        raise FsError(errno.EOPNOTSUPP)
+    if n < 0:
+        raise FsError(errno.EINVAL)
+    if opt in (SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO):
+        task.read(val, n)
+        return 0
+    if opt not in _INT_OPTS or opt in (SO_TYPE, SO_ERROR, SO_ACCEPTCONN, SO_DOMAIN, SO_PROTOCOL, SO_PEERCRED):
+        raise FsError(errno.ENOPROTOOPT)
+    if n < 4:
+        raise FsError(errno.EINVAL)
+    v = int.from_bytes(task.read(val, 4), "little", signed=True)
+    if opt in (SO_SNDBUF, SO_SNDBUFFORCE):
+        sock.sndbuf = max(min(v, SOCK_BUF_DEFAULT) * 2, 4608)
+    elif opt in (SO_RCVBUF, SO_RCVBUFFORCE):
+        sock.rcvbuf = max(min(v, SOCK_BUF_DEFAULT) * 2, 2304)
+    elif opt == SO_PASSCRED:
+        sock.passcred = bool(v)
+    else:
+        setattr(sock, f"opt_{opt}", int(bool(v)))
+    return 0

@@ -5,14 +5,23 @@ syscalls (fs/eventfd.c, fs/eventpoll.c, fs/select.c semantics).
 from __future__ import annotations
 
 import errno
+import os
 import select
+import signal
+import stat
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from emulator.kernel import WAKE_TIMEOUT
+from emulator.syscalls import fs_structs as S
+from emulator.syscalls.fs import block_on, ctx_of, files_of, get_file
+from emulator.syscalls.table import s32, syscall
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import FileOps
 
 if TYPE_CHECKING:
+    from emulator.kernel import Task
     from lxfs.vfs.file import OpenFile
 
 EFD_SEMAPHORE = 1
@@ -186,7 +195,7 @@ class Epoll(FileOps):
     def _prune(self) -> None:
         """Items whose open file description was closed everywhere leave the list (eventpoll_release)."""
         for key, item in list(self.items.items()):
-            if getattr(item.file, "refcount", 1) <= 0:
+            if item.file.refs <= 0:
                 self._unwatch(item)
                 del self.items[key]
 
@@ -221,3 +230,290 @@ class Epoll(FileOps):
         for item in list(self.items.values()):
             self._unwatch(item)
         self.items.clear()
+
+
+# -- syscalls ---------------------------------------------------------------------------------------------------
+
+POLLIN_SET = select.POLLRDNORM | select.POLLRDBAND | select.POLLIN | select.POLLHUP | select.POLLERR
+POLLOUT_SET = select.POLLWRBAND | select.POLLWRNORM | select.POLLOUT | select.POLLERR
+POLLEX_SET = select.POLLPRI
+SIGSETSIZE = 8
+UNBLOCKABLE = (1 << (signal.SIGKILL - 1)) | (1 << (signal.SIGSTOP - 1))
+
+
+def _timed_out(task: Task) -> bool:
+    return task.restarting and task.wake_reason == WAKE_TIMEOUT
+
+
+def _deadline_ms(task: Task, timeout_ms: int) -> int | None:
+    if timeout_ms < 0:
+        return None
+    return task.deadline(timeout_ms * 1_000_000)
+
+
+def _read_timespec(task: Task, addr: int) -> int | None:
+    """A relative timeout in ns from a struct timespec (None: NULL, wait forever)."""
+    if not addr:
+        return None
+    sec, nsec = S.TIMESPEC.unpack(task.read(addr, 16))
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        raise FsError(errno.EINVAL)
+    return sec * 1_000_000_000 + nsec
+
+
+def _apply_sigmask(task: Task, mask_ptr: int, size: int) -> None:
+    """ppoll/pselect6/epoll_pwait: the mask in force while waiting (restored after, or after the
+    handler of the signal that interrupted the wait)."""
+    if not mask_ptr:
+        return
+    if size != SIGSETSIZE:
+        raise FsError(errno.EINVAL)
+    mask = int.from_bytes(task.read(mask_ptr, 8), "little") & ~UNBLOCKABLE
+    if task.saved_sigmask is None:
+        task.saved_sigmask = task.sigmask
+    task.sigmask = mask
+
+
+def _restore_sigmask(task: Task, mask_ptr: int) -> None:
+    if mask_ptr and task.saved_sigmask is not None:
+        task.sigmask, task.saved_sigmask = task.saved_sigmask, None
+
+
+def _do_poll(task: Task, fds: int, nfds: int, deadline: int | None, nowait: bool) -> int:
+    if nfds > task.process.fdtable.rlimit:
+        raise FsError(errno.EINVAL)
+    raw = task.read(fds, nfds * S.POLLFD.size) if nfds else b""
+    entries = S.unpack_pollfds(raw)
+    table = task.process.fdtable
+    out = []
+    count = 0
+    files = []
+    for fd, events, _rev in entries:
+        rev = 0
+        if fd >= 0:
+            try:
+                f = table.get(fd)
+            except FsError:
+                rev = POLLNVAL
+            else:
+                files.append(f)
+                rev = file_poll(f) & ((events & 0xFFFF) | POLL_ALWAYS)
+        if rev:
+            count += 1
+        out.append((fd, events, rev))
+    if count or nowait or _timed_out(task) or (deadline is not None and deadline <= time.monotonic_ns()):
+        if nfds:
+            task.write(fds, S.pack_pollfds(out))
+        return count
+    raise block_on(task, files, deadline, restart=False)
+
+
+@syscall("poll", "ptr", "int", "int")
+def sys_poll(task: Task, fds: int, nfds: int, timeout: int) -> int:
+    t = s32(timeout)
+    return _do_poll(task, fds, nfds & 0xFFFFFFFF, _deadline_ms(task, t), t == 0)
+
+
+@syscall("ppoll", "ptr", "int", "timespec", "sigset", "size")
+def sys_ppoll(task: Task, fds: int, nfds: int, tsp: int, sigmask: int, size: int) -> int:
+    rel = _read_timespec(task, tsp)
+    _apply_sigmask(task, sigmask, size)
+    deadline = task.deadline(rel) if rel is not None else None
+    try:
+        n = _do_poll(task, fds, nfds & 0xFFFFFFFF, deadline, rel == 0)
+    except FsError:
+        _restore_sigmask(task, sigmask)
+        raise
+    _restore_sigmask(task, sigmask)
+    return n
+
+
+def _do_select(task: Task, nfds: int, rp: int, wp: int, ep: int, deadline: int | None, nowait: bool) -> int:
+    nfds = s32(nfds)
+    if nfds < 0:
+        raise FsError(errno.EINVAL)
+    table = task.process.fdtable
+    nfds = min(nfds, max((fd for fd, _ in table.items()), default=-1) + 1) if nfds > 1024 else nfds
+    size = S.fd_set_size(nfds)
+    sets = [S.unpack_fd_set(task.read(p, size), nfds) if p else [] for p in (rp, wp, ep)]
+    files = {}
+    for fd in set(sets[0]) | set(sets[1]) | set(sets[2]):
+        files[fd] = table.get(fd)  # EBADF
+    results: list[list[int]] = [[], [], []]
+    for fd, f in files.items():
+        mask = file_poll(f)
+        if fd in sets[0] and mask & POLLIN_SET:
+            results[0].append(fd)
+        if fd in sets[1] and mask & POLLOUT_SET:
+            results[1].append(fd)
+        if fd in sets[2] and mask & POLLEX_SET:
+            results[2].append(fd)
+    count = sum(len(r) for r in results)
+    if count or nowait or _timed_out(task) or (deadline is not None and deadline <= time.monotonic_ns()):
+        for p, r in zip((rp, wp, ep), results, strict=True):
+            if p:
+                task.write(p, S.pack_fd_set(r, nfds))
+        return count
+    raise block_on(task, list(files.values()), deadline, restart=False)
+
+
+def _remaining(deadline: int | None) -> int:
+    return max(0, deadline - time.monotonic_ns()) if deadline is not None else 0
+
+
+@syscall("select", "int", "ptr", "ptr", "ptr", "ptr")
+def sys_select(task: Task, nfds: int, rp: int, wp: int, ep: int, tvp: int) -> int:
+    rel = None
+    if tvp:
+        sec, usec = S.TIMESPEC.unpack(task.read(tvp, 16))
+        if sec < 0 or usec < 0:
+            raise FsError(errno.EINVAL)
+        rel = sec * 1_000_000_000 + usec * 1000
+    deadline = task.deadline(rel) if rel is not None else None
+    n = _do_select(task, nfds, rp, wp, ep, deadline, rel == 0)
+    if tvp and deadline is not None:
+        left = _remaining(deadline)
+        task.write(tvp, S.TIMESPEC.pack(left // 1_000_000_000, (left % 1_000_000_000) // 1000))
+    return n
+
+
+@syscall("pselect6", "int", "ptr", "ptr", "ptr", "timespec", "ptr")
+def sys_pselect6(task: Task, nfds: int, rp: int, wp: int, ep: int, tsp: int, sig: int) -> int:
+    rel = _read_timespec(task, tsp)
+    mask_ptr = 0
+    if sig:
+        mask_ptr, size = S.IOVEC.unpack(task.read(sig, 16))
+        _apply_sigmask(task, mask_ptr, size)
+    deadline = task.deadline(rel) if rel is not None else None
+    try:
+        n = _do_select(task, nfds, rp, wp, ep, deadline, rel == 0)
+    except FsError:
+        _restore_sigmask(task, mask_ptr)
+        raise
+    _restore_sigmask(task, mask_ptr)
+    if tsp and deadline is not None:
+        left = _remaining(deadline)
+        task.write(tsp, S.TIMESPEC.pack(left // 1_000_000_000, left % 1_000_000_000))
+    return n
+
+
+# -- epoll ----------------------------------------------------------------------------------------------
+
+
+def _new_epoll(task: Task, flags: int) -> int:
+    ctx = ctx_of(task)
+    file = files_of(task).ns.open_anon(ctx, stat.S_IFREG | 0o600, os.O_RDWR, Epoll(), b"anon_inode:[eventpoll]")
+    return task.process.fdtable.install(file, bool(flags & EPOLL_CLOEXEC))
+
+
+@syscall("epoll_create", "int")
+def sys_epoll_create(task: Task, size: int) -> int:
+    if s32(size) <= 0:
+        raise FsError(errno.EINVAL)
+    return _new_epoll(task, 0)
+
+
+@syscall("epoll_create1", "hex")
+def sys_epoll_create1(task: Task, flags: int) -> int:
+    if s32(flags) & ~EPOLL_CLOEXEC:
+        raise FsError(errno.EINVAL)
+    return _new_epoll(task, s32(flags))
+
+
+def _epoll_of(task: Task, epfd: int) -> Epoll:
+    f = get_file(task, epfd)
+    if not isinstance(f.ops, Epoll):
+        raise FsError(errno.EINVAL)
+    return f.ops
+
+
+@syscall("epoll_ctl", "fd", "int", "fd", "ptr")
+def sys_epoll_ctl(task: Task, epfd: int, op: int, fd: int, event: int) -> int:
+    op = s32(op)
+    events = data = 0
+    if op != EPOLL_CTL_DEL:
+        events, data = S.EPOLL_EVENT.unpack(task.read(event, S.EPOLL_EVENT.size))
+    epf = get_file(task, epfd)
+    tf = get_file(task, fd)
+    if tf.ops is None:
+        raise FsError(errno.EPERM)
+    if not isinstance(epf.ops, Epoll) or tf is epf:
+        raise FsError(errno.EINVAL)
+    epf.ops.ctl(op, s32(fd), tf, events, data)
+    return 0
+
+
+def _epoll_wait(task: Task, epfd: int, events: int, maxevents: int, deadline: int | None, nowait: bool) -> int:
+    maxevents = s32(maxevents)
+    if maxevents <= 0 or maxevents > EP_MAX_EVENTS:
+        raise FsError(errno.EINVAL)
+    ep = _epoll_of(task, epfd)
+    ready = ep.ready(maxevents, consume=False)
+    if ready:
+        data = S.pack_epoll_events(ready)
+        task.write(events, data)  # EFAULT leaves the events pending
+        ep.ready(maxevents, consume=True)
+        return len(ready)
+    if nowait or _timed_out(task) or (deadline is not None and deadline <= time.monotonic_ns()):
+        return 0
+    return _block_epoll(task, ep, deadline)
+
+
+def _block_epoll(task: Task, ep: Epoll, deadline: int | None) -> int:
+    files = [item.file for item in ep.items.values()]
+    b = block_on(task, files, deadline, restart=False)
+    b.queues = (*b.queues, ep.waitq)
+    raise b
+
+
+@syscall("epoll_wait", "fd", "ptr", "int", "int")
+def sys_epoll_wait(task: Task, epfd: int, events: int, maxevents: int, timeout: int) -> int:
+    t = s32(timeout)
+    return _epoll_wait(task, epfd, events, maxevents, _deadline_ms(task, t), t == 0)
+
+
+@syscall("epoll_pwait", "fd", "ptr", "int", "int", "sigset", "size")
+def sys_epoll_pwait(task: Task, epfd: int, events: int, maxevents: int, timeout: int, sigmask: int, size: int) -> int:
+    t = s32(timeout)
+    _apply_sigmask(task, sigmask, size)
+    try:
+        n = _epoll_wait(task, epfd, events, maxevents, _deadline_ms(task, t), t == 0)
+    except FsError:
+        _restore_sigmask(task, sigmask)
+        raise
+    _restore_sigmask(task, sigmask)
+    return n
+
+
+@syscall("epoll_pwait2", "fd", "ptr", "int", "timespec", "sigset", "size")
+def sys_epoll_pwait2(task: Task, epfd: int, events: int, maxevents: int, tsp: int, sigmask: int, size: int) -> int:
+    rel = _read_timespec(task, tsp)
+    _apply_sigmask(task, sigmask, size)
+    deadline = task.deadline(rel) if rel is not None else None
+    try:
+        n = _epoll_wait(task, epfd, events, maxevents, deadline, rel == 0)
+    except FsError:
+        _restore_sigmask(task, sigmask)
+        raise
+    _restore_sigmask(task, sigmask)
+    return n
+
+
+# -- eventfd --------------------------------------------------------------------------------------------
+
+
+@syscall("eventfd2", "int", "hex")
+def sys_eventfd2(task: Task, initval: int, flags: int) -> int:
+    flags = s32(flags)
+    if flags & ~(EFD_SEMAPHORE | EFD_CLOEXEC | EFD_NONBLOCK):
+        raise FsError(errno.EINVAL)
+    ctx = ctx_of(task)
+    ops = EventFd(initval & 0xFFFFFFFF, bool(flags & EFD_SEMAPHORE))
+    oflags = os.O_RDWR | (os.O_NONBLOCK if flags & EFD_NONBLOCK else 0)
+    file = files_of(task).ns.open_anon(ctx, stat.S_IFREG | 0o600, oflags, ops, b"anon_inode:[eventfd]")
+    return task.process.fdtable.install(file, bool(flags & EFD_CLOEXEC))
+
+
+@syscall("eventfd", "int")
+def sys_eventfd(task: Task, initval: int) -> int:
+    return sys_eventfd2(task, initval, 0)
