@@ -35,6 +35,7 @@ class HostConsole:
         self._saved: list[int | list[bytes | int]] | None = None
         self.host_is_tty = os.isatty(in_fd)
         self.closed = False
+        self.resize_requested = False  # set by a SIGWINCH handler; the owner's loop calls resize()
 
     @property
     def slave_path(self) -> bytes:

@@ -115,6 +115,9 @@ def attach_terminal(kernel: Kernel, proc: Process, in_fd: int = 0, out_fd: int =
     def poll_input() -> None:
         if console.closed:
             return
+        if console.resize_requested:
+            console.resize_requested = False
+            console.resize()
         if select.select([in_fd], [], [], 0)[0]:
             pump()
         kernel.add_timer(_now_ns() + POLL_NS, poll_input)
@@ -153,7 +156,8 @@ def run_shell(
             raise RunError(f"{args[0].decode()}: {exc.strerror}", 127 if exc.errno == 2 else 126) from None
         console = attach_terminal(kernel, proc)
         old_winch = signal.getsignal(signal.SIGWINCH)
-        signal.signal(signal.SIGWINCH, lambda signum, frame: console.resize())
+        # the handler only flags: the resize (and its SIGWINCH to the guest) runs in the kernel loop
+        signal.signal(signal.SIGWINCH, lambda signum, frame: setattr(console, "resize_requested", True))
         console.enter_raw()
         try:
             status = kernel.run()

@@ -28,7 +28,11 @@ class Session:
     def __init__(self) -> None:
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("<4H", 24, 80, 0, 0))
-        code = "import sys; from lxfs.cli import main; sys.argv = ['lxfs', 'shell']; main()"
+        # the pty becomes lxfs's controlling terminal, so resizing it sends lxfs SIGWINCH
+        code = (
+            "import fcntl, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+            "from lxfs.cli import main; sys.argv = ['lxfs', 'shell']; main()"
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave, start_new_session=True
         )
@@ -121,5 +125,18 @@ def test_ctrl_z_stops_and_fg_resumes(shell: Session) -> None:
     shell.expect(PROMPT)
     shell.send(b"echo after\r")
     shell.expect(b"after\r\n")
+    shell.send(b"exit 0\r")
+    assert shell.close() == 0
+
+
+def test_resizing_the_host_terminal_reaches_the_guest(shell: Session) -> None:
+    shell.expect(PROMPT)
+    shell.send(b"stty size\r")
+    shell.expect(b"24 80\r\n")
+    shell.expect(PROMPT)
+    fcntl.ioctl(shell.master, termios.TIOCSWINSZ, struct.pack("<4H", 50, 132, 0, 0))
+    time.sleep(0.5)
+    shell.send(b"stty size\r")
+    shell.expect(b"50 132\r\n")
     shell.send(b"exit 0\r")
     assert shell.close() == 0
