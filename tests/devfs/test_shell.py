@@ -84,6 +84,9 @@ def test_echo_tty_and_stty(shell: Session) -> None:
     shell.send(b"tty\r")
     shell.expect(b"/dev/pts/0\r\n")
     shell.expect(PROMPT)
+    shell.send(b"echo via-dev-tty > /dev/tty\r")  # the controlling terminal
+    shell.expect(b"via-dev-tty\r\n")
+    shell.expect(PROMPT)
     shell.send(b"stty -a\r")
     out = shell.expect(PROMPT)
     assert b"rows 24; columns 80" in out
