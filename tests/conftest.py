@@ -192,9 +192,12 @@ class HostSys(Sys):
         return (self.fd(dirh) if dirh is not None else self.dfd), _b(path)
 
     def _become(self, uid: int, gid: int, groups: tuple[int, ...] = ()) -> None:
+        # the saved set-user-ID stays 0, so that a scenario may become root again (to inspect)
+        if os.geteuid() != 0:
+            os.setresuid(-1, 0, -1)
         os.setgroups(list(groups))
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
+        os.setresgid(gid, gid, 0)
+        os.setresuid(uid, uid, 0)
 
     def _umask(self, mask: int) -> int:
         return os.umask(mask)

@@ -64,3 +64,48 @@ def test_random_operation_sequences_match_the_host(differential: Callable[..., N
         s.tree()
 
     differential(scenario, tick=0)
+
+
+mode = st.sampled_from([0o755, 0o700, 0o1777, 0o2775, 0o555, 0o711, 0o644, 0o4755, 0o666, 0o000])
+root_op = st.one_of(
+    op,
+    st.tuples(st.just("chmod"), name, mode),
+    st.tuples(st.just("chown"), name, st.sampled_from([0, 1000, 1001]), st.sampled_from([-1, 0, 1000, 1001])),
+)
+user_op = st.one_of(
+    op,
+    st.tuples(st.just("chmod"), name, mode),
+    st.tuples(st.just("chown"), name, st.sampled_from([-1, 1000]), st.sampled_from([-1, 1000, 1001, 1002])),
+    st.tuples(st.just("open"), name, st.sampled_from([os.O_RDONLY, os.O_WRONLY, os.O_RDWR | os.O_TRUNC])),
+    st.tuples(st.just("access"), name, st.sampled_from([os.R_OK, os.W_OK, os.X_OK])),
+)
+
+
+def _apply_more(s, step) -> None:
+    kind, *args = step
+    if kind == "chown":
+        s.chown(args[0], args[1], args[2])
+    elif kind == "open":
+        s.close(s.open(args[0], args[1]))
+    elif kind == "access":
+        s.access(args[0], args[1])
+    else:
+        _apply(s, step)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(setup=st.lists(root_op, max_size=15), steps=st.lists(user_op, min_size=1, max_size=20))
+def test_random_operations_as_a_user_match_the_host(differential: Callable[..., None], setup, steps) -> None:
+    def scenario(s) -> None:
+        s.mkdir("w")
+        s.chmod("w", 0o777)
+        s.chdir("w")
+        for step in setup:
+            _apply_more(s, step)
+        s.become(1000, 1000, (1001,))
+        for step in steps:
+            _apply_more(s, step)
+        s.become(0, 0)
+        s.tree()
+
+    differential(scenario, tick=0)
