@@ -7,7 +7,9 @@
  *  - the UC_TLB_VIRTUAL fill hook: a sorted table of (start, end, prot, physical base) that Python
  *    keeps in step with the VMA list; data accesses get read/write pages, fetches read/exec pages;
  *  - emu_start without the GIL (re-taken only around the dispatcher call), and a host timer thread
- *    that calls uc_emu_stop on the running engine every few milliseconds (preemption).
+ *    that preempts the running engine every few milliseconds: it raises a flag that a block hook turns
+ *    into uc_emu_stop at the next TB start (see hook_block for why not uc_emu_stop directly);
+ *  - precise fault reporting helpers: the last failed fill, the last exception vector, and a probe page.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -15,6 +17,8 @@
 #include <stdint.h>
 #include <time.h>
 #include <unicorn/unicorn.h>
+
+#define PHYS_WINDOW ((uint64_t)1 << 47) /* physical addresses live above user space (see cpu.py) */
 
 typedef struct {
     uint64_t start, end, phys;
@@ -32,6 +36,12 @@ typedef struct {
     Py_ssize_t n_areas, cap_areas;
     uint64_t fault_addr;
     int fault_type;
+    int intno;                        /* last CPU exception vector (-1: none) */
+    uint64_t probe_page, probe_phys; /* a page mapped read/write/exec onto scratch memory (fault probe) */
+    uc_hook h_intr;
+    volatile int preempt; /* set by the timer thread; the block hook stops the CPU at a precise point */
+    uc_hook h_block;
+    int phys_window; /* answer fills of physical addresses (>= PHYS_WINDOW) with the identity map */
     int hooked;
     unsigned long long syscalls;
 } Engine;
@@ -107,6 +117,19 @@ static bool hook_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tl
     Engine *self = (Engine *)user_data;
     Py_ssize_t lo = 0, hi = self->n_areas - 1;
     (void)uc;
+    if (self->phys_window && vaddr >= PHYS_WINDOW) {
+        /* Unicorn's uc_mem_unmap looks its (physical) range up as a virtual address to invalidate
+         * translated code: answer with the identity map while the kernel unmaps. A failed fill outside
+         * emu_start would longjmp into a stale frame. */
+        result->paddr = vaddr & ~(uint64_t)0xfff;
+        result->perms = UC_PROT_ALL;
+        return true;
+    }
+    if (self->probe_phys && (vaddr & ~(uint64_t)0xfff) == self->probe_page) {
+        result->paddr = self->probe_phys;
+        result->perms = UC_PROT_ALL;
+        return true;
+    }
     while (lo <= hi) {
         Py_ssize_t mid = (lo + hi) / 2;
         Area *a = &self->areas[mid];
@@ -132,6 +155,28 @@ static bool hook_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tl
     self->fault_addr = vaddr;
     self->fault_type = (int)type;
     return false;
+}
+
+/* Preemption point. Unicorn 2.1.4 does not resynchronise RIP when an asynchronous uc_emu_stop ends a
+ * chain of TBs (cpu_tb_exec skips synchronize_from_tb while stop_request is set), so a stop from the
+ * timer thread can leave RIP on an instruction that already ran, and it runs twice. The timer only
+ * raises a flag; this hook, called at the start of every TB with RIP in sync, performs the stop. */
+static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+{
+    Engine *self = (Engine *)user_data;
+    (void)address;
+    (void)size;
+    if (self->preempt) {
+        self->preempt = 0;
+        uc_emu_stop(uc);
+    }
+}
+
+static void hook_intr(uc_engine *uc, uint32_t intno, void *user_data)
+{
+    Engine *self = (Engine *)user_data;
+    self->intno = (int)intno;
+    uc_emu_stop(uc);
 }
 
 static int Engine_init(Engine *self, PyObject *args, PyObject *kwds)
@@ -164,6 +209,17 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_RuntimeError, "uc_hook_add(tlb): %s", uc_strerror(err));
         return -1;
     }
+    err = uc_hook_add(self->uc, &self->h_intr, UC_HOOK_INTR, (void *)hook_intr, self, 1, 0);
+    if (err != UC_ERR_OK) {
+        PyErr_Format(PyExc_RuntimeError, "uc_hook_add(intr): %s", uc_strerror(err));
+        return -1;
+    }
+    err = uc_hook_add(self->uc, &self->h_block, UC_HOOK_BLOCK, (void *)hook_block, self, 1, 0);
+    if (err != UC_ERR_OK) {
+        PyErr_Format(PyExc_RuntimeError, "uc_hook_add(block): %s", uc_strerror(err));
+        return -1;
+    }
+    self->intno = -1;
     self->hooked = 1;
     return 0;
 }
@@ -189,6 +245,9 @@ static PyObject *Engine_close(Engine *self, PyObject *unused)
     if (self->hooked) {
         uc_hook_del(self->uc, self->h_syscall);
         uc_hook_del(self->uc, self->h_tlb);
+        uc_hook_del(self->uc, self->h_intr);
+        if (self->h_block)
+            uc_hook_del(self->uc, self->h_block);
         self->hooked = 0;
     }
     Py_RETURN_NONE;
@@ -239,6 +298,8 @@ static PyObject *Engine_emu_start(Engine *self, PyObject *arg)
         return NULL;
     self->fault_addr = 0;
     self->fault_type = 0;
+    self->intno = -1;
+    self->preempt = 0;
     pthread_mutex_lock(&running_lock);
     running = self;
     pthread_mutex_unlock(&running_lock);
@@ -268,6 +329,41 @@ static PyObject *Engine_fault(Engine *self, PyObject *unused)
 {
     (void)unused;
     return Py_BuildValue("(Ki)", (unsigned long long)self->fault_addr, self->fault_type);
+}
+
+static PyObject *Engine_intno(Engine *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromLong(self->intno);
+}
+
+/* set_probe(page, phys): map guest page ``page`` onto physical ``phys`` with every permission (0, 0: off). */
+static PyObject *Engine_set_probe(Engine *self, PyObject *args)
+{
+    unsigned long long page, phys;
+    if (!PyArg_ParseTuple(args, "KK", &page, &phys))
+        return NULL;
+    self->probe_page = page;
+    self->probe_phys = phys;
+    uc_ctl_flush_tlb(self->uc);
+    Py_RETURN_NONE;
+}
+
+/* unmap_phys(phys, size): uc_mem_unmap of a physical region, with the identity window open. */
+static PyObject *Engine_unmap_phys(Engine *self, PyObject *args)
+{
+    unsigned long long phys, size;
+    if (!PyArg_ParseTuple(args, "KK", &phys, &size))
+        return NULL;
+    self->phys_window = 1;
+    uc_err err = uc_mem_unmap(self->uc, phys, size);
+    self->phys_window = 0;
+    uc_ctl_flush_tlb(self->uc);
+    if (err != UC_ERR_OK) {
+        PyErr_Format(PyExc_RuntimeError, "uc_mem_unmap: %s", uc_strerror(err));
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 /* reg_read(ids) -> list of ints (64-bit registers), one uc_reg_read_batch. */
@@ -352,6 +448,9 @@ static PyMethodDef Engine_methods[] = {
     {"emu_start", (PyCFunction)Engine_emu_start, METH_O, "Run from pc until stopped; returns uc_err."},
     {"stop", (PyCFunction)Engine_stop, METH_NOARGS, "uc_emu_stop."},
     {"fault", (PyCFunction)Engine_fault, METH_NOARGS, "(address, access type) of the last failed TLB fill."},
+    {"unmap_phys", (PyCFunction)Engine_unmap_phys, METH_VARARGS, "uc_mem_unmap a physical region."},
+    {"intno", (PyCFunction)Engine_intno, METH_NOARGS, "The CPU exception vector that stopped the last run, or -1."},
+    {"set_probe", (PyCFunction)Engine_set_probe, METH_VARARGS, "Map one page onto scratch memory (fault probe)."},
     {"reg_read", (PyCFunction)Engine_reg_read, METH_O, "Read 64-bit registers."},
     {"reg_write", (PyCFunction)Engine_reg_write, METH_VARARGS, "Write 64-bit registers."},
     {NULL, NULL, 0, NULL},
@@ -381,7 +480,7 @@ static void *timer_main(void *unused)
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&running_lock);
         if (running)
-            uc_emu_stop(running->uc);
+            running->preempt = 1;
         pthread_mutex_unlock(&running_lock);
     }
     return NULL;

@@ -8,11 +8,13 @@ Falls back to ctypes hooks (emulator._ctypes_engine) when the extension was not 
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc
+from unicorn import UC_ARCH_X86, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_64, UC_PROT_ALL, Uc, UcError
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import UcContext
 
@@ -30,6 +32,7 @@ Dispatcher = Callable[[int, int, int, int, int, int, int], int | None]
 UC_ERR_OK = 0
 UC_ERR_INSN_INVALID = 10
 UC_ERR_EXCEPTION = 21
+UC_MEM_READ, UC_MEM_WRITE, UC_MEM_FETCH = 16, 17, 18  # uc_mem_type of a failed TLB fill
 
 # The integer registers in struct sigcontext / user_regs order used throughout the kernel.
 GPR_NAMES = (
@@ -44,14 +47,14 @@ RSP = X.UC_X86_REG_RSP
 RAX = X.UC_X86_REG_RAX
 EFLAGS = X.UC_X86_REG_EFLAGS
 XMMS = tuple(getattr(X, f"UC_X86_REG_XMM{i}") for i in range(16))
-STS = tuple(getattr(X, f"UC_X86_REG_ST{i}") for i in range(8))
+FPRS = tuple(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8))  # x87 registers, physical order
 
 # Linux's initial FPU state (arch/x86/kernel/fpu/init.c): x87 control word 0x37f, MXCSR 0x1f80.
 FCW_DEFAULT = 0x37F
 MXCSR_DEFAULT = 0x1F80
 EFLAGS_DEFAULT = 0x202  # IF set, as a fresh user task sees it
 
-PHYS_BASE = 1 << 32  # physical addresses are private to a Uc; hand them out upwards from here
+PHYS_BASE = 1 << 47  # physical addresses are private to a Uc, above user space; handed out upwards
 
 
 class Cpu:
@@ -65,6 +68,8 @@ class Cpu:
         self.uc.reg_write(X.UC_X86_REG_MXCSR, MXCSR_DEFAULT)
         self.uc.reg_write(X.UC_X86_REG_FPCW, FCW_DEFAULT)
         self.closed = False
+        self._scratch: mmap.mmap | None = None
+        self._scratch_phys = 0
 
     # -- physical memory ------------------------------------------------------------------------
 
@@ -77,7 +82,7 @@ class Cpu:
         return phys
 
     def unmap_phys(self, phys: int, size: int) -> None:
-        self.uc.mem_unmap(phys, size)
+        self.engine.unmap_phys(phys, size)
 
     def set_areas(self, areas: Sequence[tuple[int, int, int, int]]) -> None:
         """The TLB-fill table: sorted (start, end, phys, prot); also flushes the guest TLB."""
@@ -107,7 +112,7 @@ class Cpu:
         uc = self.uc
         ids = (*GPRS, FS_BASE, GS_BASE)
         state: dict[int, Any] = dict(zip(ids, self.engine.reg_read(ids), strict=True))
-        for rid in (*XMMS, *STS, X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR):
+        for rid in (*XMMS, *FPRS, X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR):
             state[rid] = uc.reg_read(rid)
         return state
 
@@ -141,8 +146,9 @@ class Cpu:
                 abridged |= 1 << i
         out = bytearray(512)
         struct.pack_into("<HHBxHQQII", out, 0, fcw, fsw, abridged, 0, 0, 0, mxcsr, 0xFFFF)
-        for i, rid in enumerate(STS):
-            mant, exp = uc.reg_read(rid)
+        top = (fsw >> 11) & 7
+        for i in range(8):  # the image holds ST(0)..ST(7), i.e. physical register (TOP + i) % 8
+            mant, exp = uc.reg_read(FPRS[(top + i) & 7])
             struct.pack_into("<QH", out, 32 + 16 * i, mant, exp)
         for i, rid in enumerate(XMMS):
             v = uc.reg_read(rid)
@@ -159,9 +165,10 @@ class Cpu:
         uc.reg_write(X.UC_X86_REG_FPSW, fsw)
         uc.reg_write(X.UC_X86_REG_FPTAG, ftw)
         uc.reg_write(X.UC_X86_REG_MXCSR, mxcsr & 0xFFFF)
-        for i, rid in enumerate(STS):
+        top = (fsw >> 11) & 7
+        for i in range(8):
             mant, exp = struct.unpack_from("<QH", image, 32 + 16 * i)
-            uc.reg_write(rid, (mant, exp))
+            uc.reg_write(FPRS[(top + i) & 7], (mant, exp))
         for i, rid in enumerate(XMMS):
             uc.reg_write(rid, int.from_bytes(image[160 + 16 * i : 176 + 16 * i], "little"))
 
@@ -185,6 +192,39 @@ class Cpu:
 
     def fault(self) -> tuple[int, int]:
         return self.engine.fault()
+
+    def fault_address(self, page: int) -> int:
+        """The exact address of a data access that faulted on ``page``.
+
+        TLB fills are page-granular, so the fill hook only knows the page. Re-run the faulting instruction
+        once with that page mapped onto scratch memory and a memory hook on it, then undo everything
+        (registers restored; only the scratch page was written). Rare path: only for signals."""
+        if self._scratch is None:
+            self._scratch = mmap.mmap(-1, 4096)
+            addr = ctypes.addressof(ctypes.c_char.from_buffer(self._scratch))
+            self._scratch_phys = self.map_phys(addr, 4096)
+        hits: list[int] = []
+
+        def on_access(uc: Uc, access: int, address: int, size: int, value: int, data: object) -> None:
+            hits.append(address)
+
+        ctx = self.uc.context_save()
+        rip = self.reg(RIP)
+        # memory hooks see physical addresses in UC_TLB_VIRTUAL mode: watch the scratch page
+        phys = self._scratch_phys
+        hook = self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_access, None, phys, phys + 4095)
+        self.engine.set_probe(page, self._scratch_phys)
+        try:
+            self.uc.emu_start(rip, 0, count=1)
+        except UcError:
+            pass
+        finally:
+            self.uc.hook_del(hook)
+            self.engine.set_probe(0, 0)
+            self.uc.context_restore(ctx)
+        inside = [a - phys + page for a in hits if phys <= a < phys + 4096]
+        inside += [a for a in hits if page <= a < page + 4096]
+        return min(inside) if inside else page
 
     def close(self) -> None:
         if not self.closed:

@@ -36,7 +36,7 @@ from typing import Any, TextIO
 from unicorn.unicorn_py3.unicorn import UcContext
 
 from emulator import signals as sig
-from emulator.cpu import RIP, UC_ERR_EXCEPTION, UC_ERR_INSN_INVALID, Cpu, start_timer
+from emulator.cpu import RIP, UC_ERR_EXCEPTION, UC_ERR_INSN_INVALID, UC_MEM_FETCH, Cpu, start_timer
 from emulator.loader import Creds as LoaderCreds
 from emulator.loader import Program, load_program, resolve_script
 from emulator.memory import AddressSpace
@@ -45,7 +45,7 @@ from lxfs.vfs.errors import FsError
 from lxfs.vfs.waitq import WaitQueue
 from procfs.source import default_limits
 
-PREEMPT_US = 4000  # time slice of CPU-bound tasks (DESIGN.md: every few ms)
+PREEMPT_US = int(os.environ.get("LXFS_PREEMPT_US", "4000"))  # time slice of CPU-bound tasks (DESIGN.md: every few ms)
 
 # task states
 RUNNABLE, BLOCKED, STOPPED, DEAD = "R", "S", "T", "X"
@@ -274,7 +274,8 @@ class Kernel:
         stdio: Sequence[int] = (0, 1, 2),
     ) -> None:
         self.namespace = namespace
-        self.table = systable.load()
+        # without a namespace the file syscalls are the host's stdio (emulator.syscalls.hoststdio)
+        self.table = systable.load() if namespace is not None else systable.host_table()
         self.strace = strace
         self.release = release
         self.hostname = hostname
@@ -601,20 +602,27 @@ class Kernel:
             self.runq.append(task)
 
     def _fault(self, task: Task, err: int) -> None:
+        """The CPU stopped with an error: a page fault (stack growth or SIGSEGV), an exception vector
+        (SIGFPE, SIGTRAP, SIGILL, SIGSEGV) or an invalid instruction (SIGILL)."""
         cpu = task.process.mm.cpu
-        addr, access = cpu.fault()
+        page, access = cpu.fault()
+        intno = cpu.engine.intno()
+        rip = cpu.reg(RIP)
         if err == UC_ERR_EXCEPTION and access:
-            if task.process.mm.grow_stack(addr):
+            if task.process.mm.grow_stack(page):
                 return
+            fetch_addr = rip if page <= rip < page + 4096 else page
+            addr = fetch_addr if access == UC_MEM_FETCH else cpu.fault_address(page)
             v = task.process.mm.find(addr)
             code = sig.SEGV_ACCERR if v is not None else sig.SEGV_MAPERR
             sig.force_signal(self, task, hostsignal.SIGSEGV, code, addr)
-        elif err == UC_ERR_INSN_INVALID:
-            sig.force_signal(self, task, hostsignal.SIGILL, sig.ILL_ILLOPN, cpu.reg(RIP))
-        else:
-            intno = cpu.engine.intno() if hasattr(cpu.engine, "intno") else -1
+        elif intno >= 0:
             signo, code = sig.TRAPS.get(intno, (hostsignal.SIGSEGV, sig.SI_KERNEL))
-            sig.force_signal(self, task, signo, code, cpu.reg(RIP) if signo != hostsignal.SIGSEGV else 0)
+            sig.force_signal(self, task, signo, code, rip if signo != hostsignal.SIGSEGV else 0)
+        elif err == UC_ERR_INSN_INVALID:
+            sig.force_signal(self, task, hostsignal.SIGILL, sig.ILL_ILLOPN, rip)
+        else:
+            sig.force_signal(self, task, hostsignal.SIGSEGV, sig.SI_KERNEL, 0)
 
     # -- signals ---------------------------------------------------------------------------------------------
 

@@ -1,20 +1,31 @@
-"""Stand-in file syscalls on the host's stdin/stdout/stderr, loaded only while no file side (fs.py) is
-registered: enough for the emulator's own tests (write, writev, read, fstat of fds 0-2, close)."""
+"""Stand-in file syscalls on the host's stdin/stdout/stderr for a Kernel without a VFS namespace
+(``python -m emulator``, benchmarks): write, writev, read, fstat of fds 0-2, close. Not in TABLE:
+table.host_table() puts ENTRIES over the file side's handlers."""
 
 from __future__ import annotations
 
 import errno
 import os
 import struct
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from emulator.syscalls.table import s32, syscall
+from emulator.syscalls.table import Entry, make_entry, s32
 from lxfs.vfs.errors import FsError
 
 if TYPE_CHECKING:
     from emulator.kernel import Task
 
 _closed: set[tuple[int, int]] = set()
+ENTRIES: list[Entry] = []
+
+
+def syscall(name: str, *args: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        ENTRIES.append(make_entry(name, fn, args))
+        return fn
+
+    return deco
 
 
 def _host_fd(task: Task, fd: int) -> int:

@@ -441,10 +441,15 @@ def _adapt(fn: Callable[..., Any], n: int) -> Caller:
     return fn
 
 
+def make_entry(name: str, handler: Callable[..., Any], args: tuple[str, ...] = (), ret: str = "int") -> Entry:
+    nr = NUMBERS[name]
+    return Entry(nr, name, handler, args, ret, _adapt(handler, len(args)))
+
+
 def register(name: str, handler: Callable[..., Any], args: tuple[str, ...] = (), ret: str = "int") -> None:
     """Install ``handler`` for syscall ``name``; it takes the task and len(args) raw arguments."""
-    nr = NUMBERS[name]
-    TABLE[nr] = Entry(nr, name, handler, args, ret, _adapt(handler, len(args)))
+    entry = make_entry(name, handler, args, ret)
+    TABLE[entry.nr] = entry
 
 
 def syscall(name: str, *args: str, ret: str = "int") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -482,6 +487,29 @@ def load() -> list[Entry | None]:
             except ModuleNotFoundError as exc:
                 if exc.name != mod:
                     raise
-        if TABLE[NUMBERS["write"]] is None:  # no file side yet: the host's stdio stands in
-            importlib.import_module("emulator.syscalls.hoststdio")
     return TABLE
+
+
+def host_table() -> list[Entry | None]:
+    """TABLE with the file syscalls replaced by emulator.syscalls.hoststdio (the host's stdin, stdout and
+    stderr only): for a Kernel without a VFS namespace (``python -m emulator``, benchmarks)."""
+    from emulator.syscalls import hoststdio
+
+    table = list(load())
+    for nr, entry in enumerate(table):
+        if entry is not None and entry.handler.__module__ not in CORE_AREAS:
+            table[nr] = None
+    for entry in hoststdio.ENTRIES:
+        table[entry.nr] = entry
+    return table
+
+
+CORE_AREAS = frozenset(
+    (
+        "emulator.syscalls.process",
+        "emulator.syscalls.mm",
+        "emulator.syscalls.signal",
+        "emulator.syscalls.time",
+        "emulator.syscalls.system",
+    )
+)

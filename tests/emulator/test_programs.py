@@ -1,24 +1,69 @@
-"""Whole programs, native vs emulated: stdout and exit status must be identical."""
+"""Whole programs of the emulator core (tests/emulator/c/): each runs natively and inside an lxfs image;
+stdout and exit status must be identical. Static glibc and musl builds, and a dynamic glibc build
+(the image gets the host's loader and libc)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.emulator.harness import run_emulated, run_native
+from tests.emulator.fs_harness import first_difference, make_image, run_in_image, run_native
+from tests.emulator.harness import compile_program
 
-STATIC = ["glibc", "musl"]
-
-
-def check(path: Path, args: list[str]) -> None:
-    out, status = run_native(path, args)
-    eout, estatus, err = run_emulated(path, args)
-    assert eout == out, err.decode(errors="replace")[-2000:]
-    assert estatus == status, err.decode(errors="replace")[-2000:]
+FLAVOURS = ["glibc", "musl", pytest.param("dynamic", marks=pytest.mark.slow)]
 
 
-@pytest.mark.parametrize("flavour", STATIC)
-def test_hello_static_prints_and_exits_like_native(program: Callable[[str, str], Path], flavour: str) -> None:
-    check(program("hello", flavour), ["a", "bc"])
+def check(tmp_path: Path, name: str, flavour: str, args: list[str] | None = None) -> None:
+    prog = compile_program(name, flavour)
+    native_out, native_status = run_native(prog, tmp_path / "native", args)
+    image = make_image(tmp_path, {"/prog": prog}, dynamic=flavour == "dynamic")
+    out, status, err = run_in_image(image, "/prog", args)
+    detail = err.decode(errors="replace")[-3000:]
+    assert out == native_out, f"{name} ({flavour}) differs at {first_difference(native_out, out)}\n{detail}"
+    assert status == native_status, detail
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_hello_prints_argv_floats_and_exit_status(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "hello", flavour, ["a", "bc"])
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_fork_exit_statuses_wait4_waitid_vfork_and_pgids_match_native(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "fork_wait", flavour)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_execve_passes_argv_env_and_exit_status(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "exec", flavour)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_pthread_mutex_counter_and_condvar_queue_are_exact(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "threads", flavour)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_signal_handlers_sigreturn_restart_eintr_timers_and_default_kill(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "signals", flavour)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_mmap_shared_across_fork_munmap_mprotect_faults_mremap_stack_growth(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "memory", flavour)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_floating_point_output_is_bit_identical(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "fpu", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_compute_sieve(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "sieve", flavour, ["300000"])
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_atomic_increments_from_four_threads_are_exact_under_preemption(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "atomics", flavour)
