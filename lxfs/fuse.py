@@ -25,16 +25,59 @@ import errno
 import logging
 import os
 import stat
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from ctypes import POINTER, c_char_p, c_double, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, c_char_p
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import mfusepy
-from mfusepy import c_stat, c_statvfs, fuse_conn_info, fuse_file_info
+from mfusepy import c_stat, c_statvfs, fuse_conn_info
 
+from lxfs.fuse_lowlevel import (
+    FUSE_CAP_ATOMIC_O_TRUNC,
+    FUSE_CAP_HANDLE_KILLPRIV,
+    FUSE_ROOT_ID,
+    FUSE_SET_ATTR_ATIME,
+    FUSE_SET_ATTR_ATIME_NOW,
+    FUSE_SET_ATTR_GID,
+    FUSE_SET_ATTR_MODE,
+    FUSE_SET_ATTR_MTIME,
+    FUSE_SET_ATTR_MTIME_NOW,
+    FUSE_SET_ATTR_SIZE,
+    FUSE_SET_ATTR_UID,
+    LL_OPS,
+    EntryParam,
+    FuseArgs,
+    FuseBuf,
+    LowlevelOps,
+    add_direntry,
+    add_direntry_plus,
+    fuse_opt_free_args,
+    fuse_remove_signal_handlers,
+    fuse_req_ctx,
+    fuse_session_destroy,
+    fuse_session_exited,
+    fuse_session_fd,
+    fuse_session_loop,
+    fuse_session_mount,
+    fuse_session_new,
+    fuse_session_process_buf,
+    fuse_session_receive_buf,
+    fuse_session_unmount,
+    fuse_set_signal_handlers,
+    libc,
+    reply_attr,
+    reply_buf,
+    reply_create,
+    reply_entry,
+    reply_err,
+    reply_none,
+    reply_open,
+    reply_readlink,
+    reply_statfs,
+    reply_write,
+    reply_xattr,
+)
 from lxfs.linux import AT_EACCESS, AT_EMPTY_PATH, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT
 from lxfs.vfs import inode
 from lxfs.vfs.creds import Credentials
@@ -43,154 +86,13 @@ from lxfs.vfs.file import OpenFile
 from lxfs.vfs.stat import Stat
 
 if TYPE_CHECKING:
-    from lxfs.vfs.interfaces import Filesystem
     from lxfs.vfs.namespace import Location, Namespace
 
 log = logging.getLogger(__name__)
 
-# include/fuse_common.h
-FUSE_CAP_ATOMIC_O_TRUNC = 1 << 3
-FUSE_CAP_HANDLE_KILLPRIV = 1 << 20
-# include/fuse_lowlevel.h
-FUSE_SET_ATTR_MODE = 1 << 0
-FUSE_SET_ATTR_UID = 1 << 1
-FUSE_SET_ATTR_GID = 1 << 2
-FUSE_SET_ATTR_SIZE = 1 << 3
-FUSE_SET_ATTR_ATIME = 1 << 4
-FUSE_SET_ATTR_MTIME = 1 << 5
-FUSE_SET_ATTR_ATIME_NOW = 1 << 7
-FUSE_SET_ATTR_MTIME_NOW = 1 << 8
-FUSE_ROOT_ID = 1
 FMODE_EXEC = 0o40  # include/linux/fs.h __FMODE_EXEC: the open(2) execve makes
 RENAME_EXCHANGE = 2  # include/uapi/linux/fs.h
 _DIRENT_BATCH = 1 << 16  # bytes of linux_dirent64 records fetched from the VFS per readdir step
-
-_libfuse = mfusepy._libfuse
-req_t = c_void_p
-ino_t = c_uint64
-fi_p = POINTER(fuse_file_info)
-stat_p = POINTER(c_stat)
-
-
-class _FuseArgs(ctypes.Structure):
-    _fields_ = [("argc", c_int), ("argv", POINTER(c_char_p)), ("allocated", c_int)]
-
-
-class _EntryParam(ctypes.Structure):
-    _fields_ = [
-        ("ino", c_uint64),
-        ("generation", c_uint64),
-        ("attr", c_stat),
-        ("attr_timeout", c_double),
-        ("entry_timeout", c_double),
-    ]
-
-
-class _Ctx(ctypes.Structure):
-    _fields_ = [("uid", c_uint32), ("gid", c_uint32), ("pid", ctypes.c_int32), ("umask", c_uint32)]
-
-
-class _ForgetData(ctypes.Structure):
-    _fields_ = [("ino", c_uint64), ("nlookup", c_uint64)]
-
-
-_F = ctypes.CFUNCTYPE
-# struct fuse_lowlevel_ops, in declaration order (libfuse 3.x, FUSE_USE_VERSION 35); None = unused slot
-_LL_OPS: list[tuple[str, Any]] = [
-    ("init", _F(None, c_void_p, POINTER(fuse_conn_info))),
-    ("destroy", _F(None, c_void_p)),
-    ("lookup", _F(None, req_t, ino_t, c_char_p)),
-    ("forget", _F(None, req_t, ino_t, c_uint64)),
-    ("getattr", _F(None, req_t, ino_t, fi_p)),
-    ("setattr", _F(None, req_t, ino_t, stat_p, c_int, fi_p)),
-    ("readlink", _F(None, req_t, ino_t)),
-    ("mknod", _F(None, req_t, ino_t, c_char_p, c_uint32, c_uint64)),
-    ("mkdir", _F(None, req_t, ino_t, c_char_p, c_uint32)),
-    ("unlink", _F(None, req_t, ino_t, c_char_p)),
-    ("rmdir", _F(None, req_t, ino_t, c_char_p)),
-    ("symlink", _F(None, req_t, c_char_p, ino_t, c_char_p)),
-    ("rename", _F(None, req_t, ino_t, c_char_p, ino_t, c_char_p, c_uint)),
-    ("link", _F(None, req_t, ino_t, ino_t, c_char_p)),
-    ("open", _F(None, req_t, ino_t, fi_p)),
-    ("read", _F(None, req_t, ino_t, c_size_t, c_int64, fi_p)),
-    ("write", _F(None, req_t, ino_t, c_void_p, c_size_t, c_int64, fi_p)),
-    ("flush", _F(None, req_t, ino_t, fi_p)),
-    ("release", _F(None, req_t, ino_t, fi_p)),
-    ("fsync", _F(None, req_t, ino_t, c_int, fi_p)),
-    ("opendir", _F(None, req_t, ino_t, fi_p)),
-    ("readdir", _F(None, req_t, ino_t, c_size_t, c_int64, fi_p)),
-    ("releasedir", _F(None, req_t, ino_t, fi_p)),
-    ("fsyncdir", _F(None, req_t, ino_t, c_int, fi_p)),
-    ("statfs", _F(None, req_t, ino_t)),
-    ("setxattr", _F(None, req_t, ino_t, c_char_p, c_void_p, c_size_t, c_int)),
-    ("getxattr", _F(None, req_t, ino_t, c_char_p, c_size_t)),
-    ("listxattr", _F(None, req_t, ino_t, c_size_t)),
-    ("removexattr", _F(None, req_t, ino_t, c_char_p)),
-    ("access", _F(None, req_t, ino_t, c_int)),
-    ("create", _F(None, req_t, ino_t, c_char_p, c_uint32, fi_p)),
-    ("getlk", c_void_p),
-    ("setlk", c_void_p),
-    ("bmap", c_void_p),
-    ("ioctl", c_void_p),
-    ("poll", c_void_p),
-    ("write_buf", c_void_p),
-    ("retrieve_reply", c_void_p),
-    ("forget_multi", _F(None, req_t, c_size_t, POINTER(_ForgetData))),
-    ("flock", c_void_p),
-    ("fallocate", c_void_p),
-    ("readdirplus", _F(None, req_t, ino_t, c_size_t, c_int64, fi_p)),
-    ("copy_file_range", c_void_p),
-    ("lseek", c_void_p),
-]
-
-
-class _LowlevelOps(ctypes.Structure):
-    _fields_ = [(name, proto) for name, proto in _LL_OPS]
-
-
-def _bind(name: str, restype: Any, *argtypes: Any) -> Any:
-    fn = getattr(_libfuse, name)
-    fn.restype = restype
-    fn.argtypes = list(argtypes)
-    return fn
-
-
-fuse_session_new = _bind("fuse_session_new", c_void_p, POINTER(_FuseArgs), POINTER(_LowlevelOps), c_size_t, c_void_p)
-fuse_session_mount = _bind("fuse_session_mount", c_int, c_void_p, c_char_p)
-fuse_session_loop = _bind("fuse_session_loop", c_int, c_void_p)
-fuse_session_unmount = _bind("fuse_session_unmount", None, c_void_p)
-fuse_session_destroy = _bind("fuse_session_destroy", None, c_void_p)
-fuse_set_signal_handlers = _bind("fuse_set_signal_handlers", c_int, c_void_p)
-fuse_remove_signal_handlers = _bind("fuse_remove_signal_handlers", None, c_void_p)
-fuse_session_fd = _bind("fuse_session_fd", c_int, c_void_p)
-fuse_session_exited = _bind("fuse_session_exited", c_int, c_void_p)
-
-
-class _FuseBuf(ctypes.Structure):
-    _fields_ = [("size", c_size_t), ("flags", c_int), ("mem", c_void_p), ("fd", c_int), ("pos", c_int64)]
-
-
-fuse_session_receive_buf = _bind("fuse_session_receive_buf", c_int, c_void_p, POINTER(_FuseBuf))
-fuse_session_process_buf = _bind("fuse_session_process_buf", None, c_void_p, POINTER(_FuseBuf))
-_libc = ctypes.CDLL(None)
-_libc.free.argtypes = [c_void_p]
-fuse_opt_free_args = _bind("fuse_opt_free_args", None, POINTER(_FuseArgs))
-fuse_req_ctx = _bind("fuse_req_ctx", POINTER(_Ctx), req_t)
-reply_err = _bind("fuse_reply_err", c_int, req_t, c_int)
-reply_none = _bind("fuse_reply_none", None, req_t)
-reply_entry = _bind("fuse_reply_entry", c_int, req_t, POINTER(_EntryParam))
-reply_create = _bind("fuse_reply_create", c_int, req_t, POINTER(_EntryParam), fi_p)
-reply_attr = _bind("fuse_reply_attr", c_int, req_t, stat_p, c_double)
-reply_readlink = _bind("fuse_reply_readlink", c_int, req_t, c_char_p)
-reply_open = _bind("fuse_reply_open", c_int, req_t, fi_p)
-reply_write = _bind("fuse_reply_write", c_int, req_t, c_size_t)
-reply_buf = _bind("fuse_reply_buf", c_int, req_t, c_char_p, c_size_t)
-reply_statfs = _bind("fuse_reply_statfs", c_int, req_t, POINTER(c_statvfs))
-reply_xattr = _bind("fuse_reply_xattr", c_int, req_t, c_size_t)
-add_direntry_plus = _bind(
-    "fuse_add_direntry_plus", c_size_t, req_t, c_void_p, c_size_t, c_char_p, POINTER(_EntryParam), c_int64
-)
-add_direntry = _bind("fuse_add_direntry", c_size_t, req_t, c_void_p, c_size_t, c_char_p, stat_p, c_int64)
 
 
 class MountError(Exception):
@@ -293,7 +195,7 @@ class FuseAdapter:
         self.files: list[OpenFile | None] = []
         self._free: list[int] = []
         self._keep: list[Any] = []  # the ctypes callbacks must outlive the session
-        self._entry = _EntryParam()
+        self._entry = EntryParam()
         self._stat = c_stat()
         self._dirbuf = ctypes.create_string_buffer(0)
 
@@ -327,9 +229,9 @@ class FuseAdapter:
 
         return callback
 
-    def callbacks(self) -> _LowlevelOps:
-        ops = _LowlevelOps()
-        for name, proto in _LL_OPS:
+    def callbacks(self) -> LowlevelOps:
+        ops = LowlevelOps()
+        for name, proto in LL_OPS:
             fn = getattr(self, f"op_{name}", None)
             if fn is None:
                 continue
@@ -368,7 +270,7 @@ class FuseAdapter:
         self.ctx.set_cwd(node.loc)
         return node
 
-    def _entry_for(self, parent: _Node, name: bytes, loc: Location, s: Stat) -> _EntryParam:
+    def _entry_for(self, parent: _Node, name: bytes, loc: Location, s: Stat) -> EntryParam:
         """Count one kernel reference to ``loc`` (found as ``name`` in ``parent``) and describe it."""
         nodeid = self.by_loc.get(loc)
         if nodeid is None:
@@ -388,7 +290,7 @@ class FuseAdapter:
         e.entry_timeout = self.options.entry_timeout
         return e
 
-    def _lookup(self, parent: _Node, name: bytes) -> _EntryParam:
+    def _lookup(self, parent: _Node, name: bytes) -> EntryParam:
         loc, attr = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
         return self._entry_for(parent, name, loc, Stat.from_attr(attr, loc.mount.dev))
 
@@ -743,7 +645,7 @@ class FuseAdapter:
         buf = self._dirbuf
         base = ctypes.addressof(buf)
         used = 0
-        bare = _EntryParam()
+        bare = EntryParam()
         ctx = self.ctx
         ctx.set_cwd(dir_node.loc)
         resolve = self.ns.resolve
@@ -830,7 +732,7 @@ class FuseSession:
     def mount(self) -> None:
         argv_list = self.adapter.options.args()
         argv = (c_char_p * len(argv_list))(*argv_list)
-        args = _FuseArgs(len(argv_list), ctypes.cast(argv, POINTER(c_char_p)), 0)
+        args = FuseArgs(len(argv_list), ctypes.cast(argv, POINTER(c_char_p)), 0)
         se = fuse_session_new(ctypes.byref(args), ctypes.byref(self._ops), ctypes.sizeof(self._ops), None)
         fuse_opt_free_args(ctypes.byref(args))
         if not se:
@@ -867,7 +769,7 @@ class FuseSession:
 
         poller = select.poll()
         poller.register(fuse_session_fd(se), select.POLLIN)
-        buf = _FuseBuf()
+        buf = FuseBuf()
         try:
             while not stop.is_set() and not fuse_session_exited(se):
                 if not poller.poll(100):
@@ -879,13 +781,7 @@ class FuseSession:
                     break  # -ENODEV: unmounted
                 fuse_session_process_buf(se, ctypes.byref(buf))
         finally:
-            _libc.free(buf.mem)
-
-
-def unmount(mountpoint: str, lazy: bool = False) -> subprocess.CompletedProcess[str]:
-    """fusermount3 -u (with -z: detach now, finish when no longer busy)."""
-    cmd = ["fusermount3", "-u", *(["-z"] if lazy else []), "--", mountpoint]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+            libc.free(buf.mem)
 
 
 class FuseServer:
@@ -937,26 +833,16 @@ def serve_in_thread(
 # -- the checks that turn the usual failures into one clear sentence -------------------------------------
 
 
-def check_fuse_device(device: str = "/dev/fuse") -> None:
-    if not os.path.exists(device):
-        raise MountError(f"{device} is missing: load the fuse module (modprobe fuse) or give the container the device")
-    try:
-        fd = os.open(device, os.O_RDWR)
-    except OSError as exc:
-        raise MountError(f"{device} cannot be opened ({exc.strerror}): FUSE is not usable here") from None
-    os.close(fd)
-
-
 def mounted_source(mountpoint: str) -> str | None:
     """The source of the mount at ``mountpoint`` (from /proc/self/mountinfo), or None."""
     target = os.path.abspath(mountpoint)
-    for fields in _mountinfo():
+    for fields in mountinfo():
         if fields[4] == target:
             return fields[-2]
     return None
 
 
-def _mountinfo() -> Iterator[list[str]]:
+def mountinfo() -> Iterator[list[str]]:
     try:
         with open("/proc/self/mountinfo") as f:
             for line in f:
@@ -990,125 +876,3 @@ def check_mountpoint(mountpoint: str) -> None:
         raise MountError(f"{mountpoint}: busy, already a mount point" + (f" (of {src})" if src else ""))
     if os.listdir(mountpoint):
         raise MountError(f"{mountpoint}: not empty (mounting would hide its files)")
-
-
-def image_mounted_at(image: str) -> str | None:
-    """Where ``image`` is already served by an lxfs mount, if anywhere (fsname lxfs:<abs image path>)."""
-    want = "lxfs:" + os.path.abspath(image)
-    for fields in _mountinfo():
-        sep = fields.index("-") if "-" in fields else -1
-        if sep > 0 and len(fields) > sep + 2 and fields[sep + 2] == want and fields[sep + 1].startswith("fuse"):
-            return fields[4]
-    return None
-
-
-# -- serving an image (lxfs mount) ------------------------------------------------------------------------
-
-
-def build_namespace(fs: Filesystem) -> Namespace:
-    """VolFs at /, and /proc (no running guest: an empty process list) where the image has a /proc
-    directory. /dev is left as stored in the image until devfs offers a Filesystem."""
-    from lxfs.vfs.namespace import Namespace
-
-    ns = Namespace(fs)
-    ctx = ns.context()
-    try:
-        from procfs.source import StaticSource
-        from procfs.table import ProcFs
-    except ImportError:
-        return ns
-    try:
-        if stat.S_ISDIR(ns.fstatat(ctx, None, b"/proc").st_mode):
-            ns.mount(ctx, b"/proc", ProcFs(StaticSource()), source=b"proc")
-    except FsError as exc:
-        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-            raise
-    return ns
-
-
-def pidfile_for(mountpoint: str) -> str:
-    """Where the server of ``mountpoint`` records its pid (so `lxfs umount` can wait for it)."""
-    import hashlib
-
-    digest = hashlib.sha1(os.fsencode(os.path.abspath(mountpoint))).hexdigest()[:16]
-    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return os.path.join(base, f"lxfs-mount-{os.getuid()}-{digest}.pid")
-
-
-def serve_image(
-    image: str,
-    mountpoint: str,
-    options: MountOptions,
-    ready: Callable[[], None] | None = None,
-) -> None:
-    """Open ``image``, mount it on ``mountpoint`` and serve until unmounted or SIGINT/SIGTERM/SIGHUP
-    (then unmount cleanly). ``ready`` runs once the mount is attached. Raises MountError."""
-    import signal
-
-    from lxfs.volfs.schema import ImageError
-    from lxfs.volfs.volfs import VolFs
-
-    check_fuse_device()
-    check_mountpoint(mountpoint)
-    where = image_mounted_at(image)
-    if where is not None:
-        raise MountError(f"{image}: in use, already mounted at {where}")
-    try:
-        fs = VolFs.open(image, readonly=options.readonly)
-    except ImageError as exc:
-        raise MountError(str(exc)) from None
-    except FsError as exc:
-        raise MountError(f"{image}: cannot open: {exc.strerror}") from None
-    pidfile = pidfile_for(mountpoint)
-    try:
-        session = FuseSession(FuseAdapter(build_namespace(fs), None, options), mountpoint)
-        session.mount()
-        with open(pidfile, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        if ready is not None:
-            ready()
-        # libfuse installs its handlers (exit the loop, then unmount) only over SIG_DFL
-        saved = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        try:
-            session.loop(handle_signals=True)
-        finally:
-            for s, h in saved.items():
-                signal.signal(s, h)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(pidfile)
-        fs.close()
-
-
-def umount_and_wait(mountpoint: str, timeout: float = 10.0) -> None:
-    """Unmount (fusermount3 -u) and wait for the server to finish writing the image. Raises MountError."""
-    import time
-
-    if mounted_source(mountpoint) is None:
-        raise MountError(f"{mountpoint}: not mounted")
-    pidfile = pidfile_for(mountpoint)
-    try:
-        with open(pidfile) as f:
-            pid: int | None = int(f.read().strip() or 0) or None
-    except (OSError, ValueError):
-        pid = None
-    res = unmount(mountpoint)
-    if res.returncode != 0:
-        msg = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "fusermount3 failed"
-        if "busy" in msg.lower():
-            raise MountError(f"{mountpoint}: busy (a process has files open or its cwd there)")
-        if "not found in" in msg or "not mounted" in msg.lower():
-            raise MountError(f"{mountpoint}: not mounted")
-        raise MountError(f"{mountpoint}: {msg}")
-    if pid is None:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return  # someone else's process: we cannot wait for it
-        time.sleep(0.02)
-    raise MountError(f"{mountpoint}: unmounted, but its server (pid {pid}) is still running")

@@ -77,7 +77,8 @@ def mount(
     debug: Annotated[bool, typer.Option("--debug", help="libfuse's request log on stderr (implies -f).")] = False,
 ) -> None:
     """Show IMAGE's tree (with /proc) on the host at MOUNTPOINT through FUSE; returns once it is mounted."""
-    from lxfs.fuse import MountError, MountOptions, serve_image
+    from lxfs.fuse import MountError, MountOptions
+    from lxfs.fuse_mount import serve_image
 
     err = Console(stderr=True, highlight=False)
     opts = MountOptions(fsname="lxfs:" + os.path.abspath(image), debug=debug)
@@ -101,7 +102,8 @@ def mount(
 
 def _mount_in_background(image: str, mountpoint: str, opts: object) -> int:
     """Fork a server that detaches once the mount is attached; report its first error, if any."""
-    from lxfs.fuse import MountError, MountOptions, serve_image
+    from lxfs.fuse import MountError, MountOptions
+    from lxfs.fuse_mount import serve_image
 
     assert isinstance(opts, MountOptions)
     rfd, wfd = os.pipe()
@@ -142,7 +144,8 @@ def _mount_in_background(image: str, mountpoint: str, opts: object) -> int:
 
 def umount(mountpoint: Annotated[str, typer.Argument(help="Where an lxfs image is mounted.")]) -> None:
     """Unmount MOUNTPOINT (also a stale one whose server died) and wait for the server to finish."""
-    from lxfs.fuse import MountError, umount_and_wait
+    from lxfs.fuse import MountError
+    from lxfs.fuse_mount import umount_and_wait
 
     try:
         umount_and_wait(mountpoint)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from lxfs.fuse import MountError, check_fuse_device
+from lxfs.fuse import MountError
+from lxfs.fuse_mount import check_fuse_device
 
 
 def fuse_usable() -> str | None:

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from lxfs.fuse import MountError, check_fuse_device, mounted_source, pidfile_for
+from lxfs.fuse import MountError, mounted_source
+from lxfs.fuse_mount import check_fuse_device, pidfile_for, wait_for_exit
 
 from .conftest import Mounted, fsck_problems, lxfs
 
@@ -28,14 +29,7 @@ def _server_pid(mp: str) -> int:
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"server {pid} still running")
+    assert wait_for_exit(pid, timeout), f"server {pid} still running"
 
 
 def test_mount_serves_and_umount_waits_for_the_server(mounted: Mounted) -> None:
