@@ -613,7 +613,7 @@ class Namespace:
             if pipe is None or not (pipe.readers or pipe.writers or pipe.waiting_readers or pipe.waiting_writers):
                 # the last close of a FIFO discards its pipe and any data left in it
                 pipe = self._fifos[key] = Pipe()
-            ops = fifo_open(pipe, flags)
+            ops = fifo_open(pipe, flags, id(ctx))
         elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
             ops = fs.open_file(loc.ino, flags)
             if ops is None:

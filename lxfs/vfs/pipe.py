@@ -32,9 +32,10 @@ class Pipe:
         self.capacity = PIPE_SIZE
         self.readers = 0
         self.writers = 0
-        # FIFO opens parked until a partner opens (see fifo_open)
-        self.waiting_readers = 0
-        self.waiting_writers = 0
+        # FIFO opens parked until a partner opens (see fifo_open), by waiter identity: a parked open is
+        # retried from scratch and must not count twice
+        self.waiting_readers: set[int] = set()
+        self.waiting_writers: set[int] = set()
         self.waitq = WaitQueue()
 
     def read(self, size: int) -> bytes:
@@ -46,7 +47,7 @@ class Pipe:
             del buf[:size]
             self.waitq.notify(POLLOUT)
             return data
-        if self.writers == 0 and self.waiting_writers == 0:
+        if self.writers == 0 and not self.waiting_writers:
             return b""
         raise FsError(errno.EAGAIN)
 
@@ -70,7 +71,7 @@ class Pipe:
 
     def poll_read(self) -> int:
         mask = POLLIN if self.buf else 0
-        if self.writers == 0 and self.waiting_writers == 0:
+        if self.writers == 0 and not self.waiting_writers:
             mask |= select.POLLHUP
         return mask
 
@@ -171,25 +172,26 @@ class FifoWait(FsError):
         self.waitq = waitq
 
 
-def fifo_open(pipe: Pipe, flags: int) -> FileOps:
+def fifo_open(pipe: Pipe, flags: int, waiter: int = 0) -> FileOps:
     """fifo_open(): the ends a FIFO open gets. O_RDONLY|O_NONBLOCK never waits; O_WRONLY|O_NONBLOCK
-    without a reader is ENXIO; blocking opens wait for a partner (FifoWait) and count as waiting so that
-    the partner's open does not wait in turn."""
+    without a reader is ENXIO; blocking opens wait for a partner (FifoWait) and count as waiting, under
+    ``waiter`` (the opener's identity, stable across the retries of one open), so that the partner's
+    open does not wait in turn."""
     acc = flags & os.O_ACCMODE
     nonblock = flags & os.O_NONBLOCK
     if acc == os.O_RDONLY:
-        if not nonblock and pipe.writers == 0 and pipe.waiting_writers == 0:
-            pipe.waiting_readers += 1
+        if not nonblock and pipe.writers == 0 and not pipe.waiting_writers:
+            pipe.waiting_readers.add(waiter)
             raise FifoWait(pipe.waitq)
-        pipe.waiting_readers = max(0, pipe.waiting_readers - 1)
+        pipe.waiting_readers.discard(waiter)
         ops: FileOps = PipeReader(pipe)
     elif acc == os.O_WRONLY:
-        if pipe.readers == 0 and pipe.waiting_readers == 0:
+        if pipe.readers == 0 and not pipe.waiting_readers:
             if nonblock:
                 raise FsError(errno.ENXIO)
-            pipe.waiting_writers += 1
+            pipe.waiting_writers.add(waiter)
             raise FifoWait(pipe.waitq)
-        pipe.waiting_writers = max(0, pipe.waiting_writers - 1)
+        pipe.waiting_writers.discard(waiter)
         ops = PipeWriter(pipe)
     else:
         ops = PipeDuplex(pipe)

@@ -188,3 +188,18 @@ def test_ioctl_fionread_fionbio(ns: Namespace) -> None:
     for file in (f, r, w):
         file.close()
     ns.sync()
+
+
+def test_fifo_open_retried_many_times_counts_once(ns: Namespace) -> None:
+    ctx = ns.context()
+    reader = ctx.copy()
+    ns.mknodat(ctx, None, b"/p", stat.S_IFIFO | 0o666)
+    for _ in range(3):  # woken for unrelated reasons, retried, parked again
+        with pytest.raises(FifoWait):
+            ns.openat(reader, None, b"/p", os.O_RDONLY)
+    w = ns.openat(ctx, None, b"/p", os.O_WRONLY)  # a reader waits: no wait here
+    r = ns.openat(reader, None, b"/p", os.O_RDONLY)
+    r.close()
+    _err(errno.EPIPE, w.write, b"x")  # no reader is waiting any more
+    w.close()
+    reader.release()
