@@ -67,7 +67,7 @@ def sys_sysinfo(task: Task, info: int) -> int:
     uptime = (time.monotonic_ns() - k.boot_ns) // 1_000_000_000 + 1000
     total, free = 1 << 30, 768 << 20
     procs = sum(1 for p in k.processes.values() if not p.zombie)
-    data = struct.pack("<qQQQQQQQQHxxxxxxQQI", uptime, 0, 0, 0, total, free, 0, 0, 0, 0, procs, 0, 0, 1)
+    data = struct.pack("<qQQQQQQQQQHxxxxxxQQI", uptime, 0, 0, 0, total, free, 0, 0, 0, 0, procs, 0, 0, 1)
     task.write(info, data.ljust(112, b"\0"))
     return 0
 
