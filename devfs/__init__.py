@@ -5,8 +5,9 @@ For integrators:
   ``devfs.mount.mount_dev(ns, ctx, devices)`` mounts devtmpfs on /dev, devpts on /dev/pts, tmpfs on
   /dev/shm.
 - ``devfs.pty.JobControl`` (caller, signal_pgrp, set_ctty, pgrp_session) is what the emulator provides
-  so terminals can signal process groups and apply job control; ``FsError(ERESTARTSYS)`` from a
-  terminal means "a SIGTTIN/SIGTTOU was queued for the caller's group: restart the syscall".
+  so terminals can signal process groups and apply job control; after queueing SIGTTIN/SIGTTOU for a
+  background caller a terminal raises EAGAIN (``pty.JOB_CONTROL_RESTART``): park, let the signal
+  interrupt, restart -- Linux's ERESTARTSYS. ``devfs.shell.KernelJobs`` implements it on the Kernel.
 - ``TtyFile.read_deadline()`` tells when a VTIME read that raised EAGAIN must be retried.
 - ``devfs.console.HostConsole`` runs a guest terminal on the user's terminal (for `lxfs shell`).
 - ``MemDevice``/``RandomDevice`` have ``llseek`` (always 0) and ``keeps_pos``: a VFS that honours

@@ -3,8 +3,9 @@ group), pseudo-terminal pairs (PtyMaster / PtySlave FileOps) and the tty ioctls,
 drivers/tty/{tty_io.c, tty_ioctl.c, tty_jobctrl.c, pty.c}.
 
 Job control needs the calling task; the emulator provides it through ``JobControl`` (``caller()``
-and ``signal_pgrp``). ``ERESTARTSYS`` from read/write/ioctl means "a job-control signal was sent to
-the caller's group: restart the syscall after it is handled", as in Linux.
+and ``signal_pgrp``). After a SIGTTIN/SIGTTOU is queued for a background caller, read/write/ioctl
+raise ``JOB_CONTROL_RESTART`` (EAGAIN): the caller parks, the signal interrupts it, and the syscall
+restarts when the job continues (Linux's ERESTARTSYS).
 
 Blocking follows the FileOps contract: EAGAIN, then ``waitq.notify``. A non-canonical read with VTIME
 also sets ``read_deadline()`` (time.monotonic): the caller retries then even without a notify.
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from lxfs.vfs.file import OpenFile
 
 ERESTARTSYS = 512  # include/linux/errno.h: never seen by the guest; the syscall is restarted
+# What a terminal raises after queueing SIGTTIN/SIGTTOU for a background caller (Linux: ERESTARTSYS).
+# EAGAIN under the FileOps contract parks the task; the pending signal interrupts the wait at once
+# and the syscall restarts once the job is continued -- Linux's behaviour, with no new errno.
+JOB_CONTROL_RESTART = errno.EAGAIN
 PTY_MASTER_MAJOR = 128
 PTY_SLAVE_MAJOR = 136
 PTY_OUTPUT_ROOM = 65536  # what a pty write can queue before the writer blocks (tty buffer space)
@@ -135,7 +140,7 @@ class Tty:
         if caller.orphaned_pgrp:
             raise FsError(errno.EIO)
         self.jobs.signal_pgrp(caller.pgid, sig)
-        raise FsError(ERESTARTSYS)
+        raise FsError(JOB_CONTROL_RESTART)
 
     def hangup(self) -> None:
         """tty_vhangup: readers see EOF, writers EIO; the session leader gets SIGHUP and SIGCONT."""

@@ -19,7 +19,7 @@ import pytest
 from devfs import termbits as TB
 from devfs.devpts import DevptsFs
 from devfs.ldisc import LineDiscipline
-from devfs.pty import ERESTARTSYS, Caller, PtyMaster, PtySlaveFile, Tty
+from devfs.pty import JOB_CONTROL_RESTART, Caller, PtyMaster, PtySlaveFile, Tty
 from devfs.registry import Devices
 from devfs.termbits import Termios, Winsize
 from lxfs.vfs.errors import FsError
@@ -209,7 +209,7 @@ def test_tiocspgrp_rules_and_sigwinch() -> None:
     assert slave.tty.pgrp == 101
     assert _ioctl(slave, T.TIOCGPGRP)[:4] == struct.pack("<i", 101)  # type: ignore[index]
     # the shell (group 100) is now in the background: tcsetpgrp sends it SIGTTOU unless ignored
-    assert _ioctl(slave, T.TIOCSPGRP, struct.pack("<i", 100)) == ERESTARTSYS
+    assert _ioctl(slave, T.TIOCSPGRP, struct.pack("<i", 100)) == JOB_CONTROL_RESTART
     assert jobs.sent[-1] == (100, signal.SIGTTOU)
     jobs.ignored = frozenset({signal.SIGTTOU})  # as shells do
     assert _ioctl(slave, T.TIOCSPGRP, struct.pack("<i", 200)) == errno.EPERM  # another session
@@ -235,7 +235,7 @@ def test_background_read_gets_sigttin_or_eio() -> None:
     jobs.current = 101  # background group 101 of the same session
     with pytest.raises(FsError) as e:
         slave.read(None, 10, 0)  # type: ignore[arg-type]
-    assert e.value.errno == ERESTARTSYS and jobs.sent[-1] == (101, signal.SIGTTIN)
+    assert e.value.errno == JOB_CONTROL_RESTART and jobs.sent[-1] == (101, signal.SIGTTIN)
     jobs.ignored = frozenset({signal.SIGTTIN})
     with pytest.raises(FsError) as e:
         slave.read(None, 10, 0)  # type: ignore[arg-type]
@@ -255,8 +255,8 @@ def test_background_read_gets_sigttin_or_eio() -> None:
     jobs.current = 101
     with pytest.raises(FsError) as e:
         slave.write(None, b"no", 0)  # type: ignore[arg-type]
-    assert e.value.errno == ERESTARTSYS and jobs.sent[-1] == (101, signal.SIGTTOU)
-    assert _ioctl(slave, T.TCSETS, tio.pack()) == ERESTARTSYS  # tcsetattr from the background
+    assert e.value.errno == JOB_CONTROL_RESTART and jobs.sent[-1] == (101, signal.SIGTTOU)
+    assert _ioctl(slave, T.TCSETS, tio.pack()) == JOB_CONTROL_RESTART  # tcsetattr from the background
     jobs.ignored = frozenset({signal.SIGTTOU})
     assert slave.write(None, b"ok", 0) == 2  # type: ignore[arg-type]
     jobs.current = 100

@@ -143,3 +143,24 @@ def test_resizing_the_host_terminal_reaches_the_guest(shell: Session) -> None:
     shell.expect(b"50 132\r\n")
     shell.send(b"exit 0\r")
     assert shell.close() == 0
+
+
+def test_background_read_stops_with_sigttin_and_fg_restarts_it(shell: Session) -> None:
+    shell.expect(PROMPT)
+    shell.send(b"cat &\r")
+    shell.expect(PROMPT)
+    time.sleep(1.0)
+    shell.send(b"\r")
+    shell.expect(b"Stopped (tty input)")
+    shell.expect(PROMPT)
+    shell.send(b"fg\r")
+    shell.expect(b"cat\r\n")
+    time.sleep(0.5)
+    shell.send(b"typed\r")
+    shell.expect(b"typed\r\ntyped\r\n")  # our echo, then cat's copy: its read was restarted
+    shell.send(b"\x04")
+    shell.expect(PROMPT)
+    shell.send(b"echo rc=$?\r")
+    shell.expect(b"rc=0\r\n")
+    shell.send(b"exit 0\r")
+    assert shell.close() == 0
