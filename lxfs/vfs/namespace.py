@@ -835,6 +835,11 @@ class Namespace:
     ) -> None:
         if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
             raise FsError(errno.EINVAL)
+        # path_init(LOOKUP_LINKAT_EMPTY): only the opener's credentials or CAP_DAC_READ_SEARCH may name
+        # an fd's inode
+        empty = flags & AT_EMPTY_PATH and not oldpath and olddirf is not None
+        if empty and not ctx.creds.fs_capable and olddirf.creds != ctx.creds:  # type: ignore[union-attr]
+            raise FsError(errno.ENOENT)
         rflags = AT_EMPTY_PATH if flags & AT_EMPTY_PATH else 0
         if not flags & AT_SYMLINK_FOLLOW:
             rflags |= AT_SYMLINK_NOFOLLOW

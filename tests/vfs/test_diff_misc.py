@@ -353,3 +353,24 @@ def test_seek_data_and_hole_find_holes(differential: Diff, vfs_backend: str) -> 
         s.close(fd)
 
     differential(scenario)
+
+
+def test_linkat_empty_path(differential: Diff) -> None:
+    def scenario(s):
+        s.chmod(".", 0o777)
+        fd = s.open("f", os.O_CREAT | os.O_RDWR, 0o644)
+        s.link_fd(fd, "g")
+        s.stat("g")
+        d = s.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        s.link_fd(d, "dir_link")
+        p = s.open("f", os.O_PATH)
+        s.link_fd(p, "h")
+        s.unlink("f")
+        s.link_fd(fd, "back")  # still linked elsewhere (g, h): allowed
+        s.become(1000, 1000)
+        own = s.open("own", os.O_CREAT | os.O_RDWR, 0o644)
+        s.link_fd(own, "own2")
+        s.link_fd(fd, "x")
+        s.stat("own2")
+
+    differential(scenario)
