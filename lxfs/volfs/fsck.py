@@ -15,6 +15,7 @@ import os
 import stat
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Select, and_, delete, func, insert, select, update
@@ -55,7 +56,7 @@ def _bad_name(name: bytes) -> bool:
     return not name or name in (b".", b"..") or b"/" in name or b"\0" in name or len(name) > 255
 
 
-def _scan(conn: Connection, chunk_size: int, own_orphans: set[int]) -> list[Problem]:
+def _scan(conn: Connection, chunk_size: int, alive: Callable[[int, int, int], bool]) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
     inodes = {
@@ -108,12 +109,11 @@ def _scan(conn: Connection, chunk_size: int, own_orphans: set[int]) -> list[Prob
         if ino not in inodes:
             add(Problem("stray-orphan", ino, "orphan record of a missing inode"))
             continue
-        alive = (pid == os.getpid() and ino in own_orphans) or (pid != os.getpid() and holder_alive(pid, start_time))
-        if not alive:
-            add(Problem("dead-orphan", ino, f"orphan whose holder (pid {pid}) is gone"))
-            dead.add(ino)
-        elif inodes[ino].nlink > 0 or names.get(ino):
+        if inodes[ino].nlink > 0 or names.get(ino):
             add(Problem("linked-orphan", ino, "orphan record of an inode that still has names"))
+        elif not alive(ino, pid, start_time):
+            add(Problem("dead-orphan", ino, f"orphan that no process holds open (recorded by pid {pid})"))
+            dead.add(ino)
         else:
             orphans[ino].append((pid, start_time))
 
@@ -193,9 +193,16 @@ def _check_fs(fs: VolFs) -> list[Problem]:
     with fs.engine.connect() as conn:
         fs._db.execute("BEGIN")  # one snapshot for the whole scan
         try:
-            return _scan(conn, _chunk_size(conn), fs._orphans)
+            return _scan(conn, _chunk_size(conn), lambda ino, pid, start: _orphan_alive(fs, ino, pid, start))
         finally:
             fs._db.execute("ROLLBACK")
+
+
+def _orphan_alive(fs: VolFs, ino: int, pid: int, start_time: int) -> bool:
+    """Held open by some process: the holds file says so; without one, the recorded holder lives."""
+    if fs._holds is not None or pid == os.getpid():
+        return fs.held(ino)
+    return holder_alive(pid, start_time)
 
 
 def repair(fs_or_path: VolFs | str | os.PathLike[str]) -> list[Problem]:
@@ -242,18 +249,9 @@ def _fix(fs: VolFs, conn: Connection, problems: list[Problem]) -> None:
         first = conn.execute(select(func.min(d.c.name)).where(d.c.ino == p.ino)).scalar()
         conn.execute(delete(d).where(d.c.ino == p.ino, d.c.name != first))
     for ino in {p.ino for p in by_kind["stray-orphan"] + by_kind["dead-orphan"] + by_kind["linked-orphan"]}:
+        conn.execute(delete(o).where(o.c.ino == ino))
         if any(p.ino == ino for p in by_kind["dead-orphan"]):
-            pids = conn.execute(select(o.c.pid, o.c.start_time).where(o.c.ino == ino)).all()
-            for pid, start_time in pids:
-                if not holder_alive(pid, start_time):
-                    conn.execute(delete(o).where(o.c.ino == ino, o.c.pid == pid))
-            rest = conn.execute(select(func.count()).select_from(o).where(o.c.ino == ino)).scalar()
-            nlink = conn.execute(select(i.c.nlink).where(i.c.ino == ino)).scalar()
-            if not rest and nlink == 0:
-                for table in (i, c, x):
-                    conn.execute(delete(table).where(table.c.ino == ino))
-        else:
-            conn.execute(delete(o).where(o.c.ino == ino))
+            conn.execute(delete(i).where(i.c.ino == ino, i.c.nlink == 0))  # inode_freed frees the rest
     for p in by_kind["stray-chunk"] + by_kind["chunk-not-file"]:
         conn.execute(delete(c).where(c.c.ino == p.ino, c.c.ino.not_in(_inodes_of_type(stat.S_IFREG))))
     for p in by_kind["stray-xattr"]:

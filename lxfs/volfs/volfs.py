@@ -175,7 +175,11 @@ class VolFs:
         self._attrs: dict[int, tuple[int, ...]] = {}  # ino -> row of store.GET_ATTR
         self._dentries: dict[tuple[int, bytes], int | None] = {}  # (dir, name) -> ino, None = negative
         self._refs: dict[int, int] = {}  # open_inode references held by this process
-        self._orphans: set[int] = set()  # inodes this process keeps alive in the orphan table
+        self._orphans: set[int] = set()  # orphans this VolFs recorded while holding them
+        try:
+            self._holds: sql.InodeHolds | None = sql.InodeHolds(path, readonly)
+        except OSError:
+            self._holds = None
         self._start_time = process_start_time(os.getpid()) or 0
 
     # -- images -------------------------------------------------------------------------------------
@@ -284,6 +288,9 @@ class VolFs:
             self._rollback()
         self._depth = 0
         self._begun = False
+        if self._holds is not None:
+            self._holds.close()  # drops this VolFs's holds
+            self._holds = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -300,15 +307,11 @@ class VolFs:
         self.close()
 
     def reap_orphans(self) -> int:
-        """Free orphans whose holder process is gone; returns how many inodes were freed."""
+        """Free orphans that no process holds open any more; returns how many inodes were freed."""
         freed = 0
         with self._txn:
             self._sync()
-            rows = self._db.execute("SELECT ino, pid, start_time FROM orphan").fetchall()
-            for ino, pid, start_time in rows:
-                if holder_alive(pid, start_time):
-                    continue
-                self._db.execute("DELETE FROM orphan WHERE ino = ? AND pid = ?", (ino, pid))
+            for (ino,) in self._db.execute("SELECT DISTINCT ino FROM orphan").fetchall():
                 freed += self._free_if_unreferenced(ino)
         return freed
 
@@ -567,7 +570,7 @@ class VolFs:
             self._sync()
             ino = self._lookup_existing(dir_ino, name)
             self._remove_dentry(dir_ino, name)
-            if self._attr_row(ino)[1] <= 1 and not self._refs.get(ino):
+            if self._attr_row(ino)[1] <= 1 and not self.held(ino):
                 self._free(ino)  # the last name of a closed file: no nlink update to throw away
             elif self._add_nlink(ino, -1) <= 0:
                 self._nlink_zero(ino)
@@ -777,7 +780,10 @@ class VolFs:
     # -- open files and orphans ---------------------------------------------------------------------
 
     def open_inode(self, ino: int) -> None:
-        self._refs[ino] = self._refs.get(ino, 0) + 1
+        count = self._refs.get(ino, 0)
+        self._refs[ino] = count + 1
+        if not count and self._holds is not None:
+            self._holds.hold(ino)
 
     def release_inode(self, ino: int) -> None:
         count = self._refs.get(ino, 0) - 1
@@ -785,32 +791,58 @@ class VolFs:
             self._refs[ino] = count
             return
         self._refs.pop(ino, None)
-        if ino not in self._orphans or self.readonly:
+        if self._holds is not None:
+            self._holds.release(ino)
+        if self.readonly:
             return
+        if ino not in self._orphans:
+            # Another process may have unlinked it while we held it. The cache (no round trip: close
+            # must stay cheap) says so unless stale; a missed one is reaped at the next open.
+            row = self._attrs.get(ino)
+            if row is not None and row[1] > 0:
+                return
         with self._txn:
             self._sync()
             self._orphans.discard(ino)
-            self._db.execute("DELETE FROM orphan WHERE ino = ? AND pid = ?", (ino, os.getpid()))
             self._free_if_unreferenced(ino)
 
-    def _nlink_zero(self, ino: int) -> None:
-        """``ino`` lost its last name: free it now, or keep it as this process's orphan while open."""
+    def held(self, ino: int) -> bool:
+        """Whether ``ino`` is open in this VolFs or, through the holds file, anywhere else."""
         if self._refs.get(ino):
+            return True
+        return self._holds is not None and self._holds.held_elsewhere(ino)
+
+    def _nlink_zero(self, ino: int) -> None:
+        """``ino`` lost its last name: free it now, or keep it as an orphan while anyone has it open."""
+        if self.held(ino):
             self._db.execute(
                 "INSERT OR IGNORE INTO orphan (ino, pid, start_time) VALUES (?, ?, ?)",
                 (ino, os.getpid(), self._start_time),
             )
-            self._orphans.add(ino)
+            if self._refs.get(ino):
+                self._orphans.add(ino)
         else:
             self._free(ino)
 
     def _free_if_unreferenced(self, ino: int) -> int:
-        held = self._db.execute("SELECT 1 FROM orphan WHERE ino = ? LIMIT 1", (ino,)).fetchone()
+        """Free orphan ``ino`` unless it still has a name or a holder; returns 1 if freed."""
         row = self._db.execute("SELECT nlink FROM inode WHERE ino = ?", (ino,)).fetchone()
-        if held is None and row is not None and row[0] <= 0:
-            self._free(ino)
-            return 1
-        return 0
+        if row is None:
+            self._db.execute("DELETE FROM orphan WHERE ino = ?", (ino,))
+            return 0
+        if row[0] > 0:
+            self._db.execute("DELETE FROM orphan WHERE ino = ?", (ino,))  # named again (linkat)
+            return 0
+        if self.held(ino):
+            return 0
+        if self._holds is None:
+            # No holds file (read-only directory): trust the recorded holders' liveness instead.
+            me = os.getpid()
+            for pid, start_time in self._db.execute("SELECT pid, start_time FROM orphan WHERE ino = ?", (ino,)):
+                if pid != me and holder_alive(pid, start_time):
+                    return 0
+        self._free(ino)
+        return 1
 
     def _free(self, ino: int) -> None:
         self._db.execute(sql.FREE_INODE, (ino,))

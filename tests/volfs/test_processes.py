@@ -131,6 +131,64 @@ def test_orphan_of_killed_process_is_reaped_at_next_open(image: Path) -> None:
     assert fsck.check(image) == []
 
 
+READER = """
+import sys, os
+from lxfs.vfs.namespace import Namespace
+from lxfs.volfs.volfs import VolFs
+fs = VolFs.open(sys.argv[1])
+ns = Namespace(fs)
+ctx = ns.context()
+f = ns.openat(ctx, None, b"/shared", os.O_RDONLY)
+print("open", flush=True)
+sys.stdin.readline()  # the other process unlinks the file meanwhile
+print(f.pread(100, 0).decode(), flush=True)
+f.close()
+print("closed", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_file_unlinked_by_another_process_lives_until_its_holder_closes(image: Path) -> None:
+    with VolFs.create(image) as fs:
+        shared = new_file(fs, b"shared", b"contents")
+    child = subprocess.Popen([sys.executable, "-c", READER, str(image)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline() == b"open\n"
+        with VolFs.open(image) as fs:
+            fs.unlink(1, b"shared")
+            assert fs.getattr(shared).nlink == 0  # kept: the child holds it
+            assert fsck.check(fs) == []
+            child.stdin.write(b"go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == b"contents\n"
+            assert child.stdout.readline() == b"closed\n"
+            with pytest.raises(FsError):  # the child's close freed it
+                fs.getattr(shared)
+            assert fs._db.execute("SELECT count(*) FROM orphan").fetchone() == (0,)
+    finally:
+        child.kill()
+        child.wait()
+    assert fsck.check(image) == []
+
+
+def test_orphan_whose_other_holder_was_killed_is_reaped(image: Path) -> None:
+    with VolFs.create(image) as fs:
+        shared = new_file(fs, b"shared", b"contents")
+    child = subprocess.Popen([sys.executable, "-c", READER, str(image)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"open\n"
+    with VolFs.open(image) as fs:
+        fs.unlink(1, b"shared")
+    assert fsck.check(image) == []
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert [p.kind for p in fsck.check(image)] == ["dead-orphan"]
+    with VolFs.open(image) as fs, pytest.raises(FsError):
+        fs.getattr(shared)
+    assert fsck.check(image) == []
+
+
 def _crash_trial(workdir: Path, seed: int) -> int:
     """Run the workload in a child, SIGKILL it at a random point, and check the image against the
     host replay of every step the child reported; returns how many steps had returned."""
