@@ -114,7 +114,7 @@ def _parse(data: bytes, what: str) -> ELFFile:
     return elf
 
 
-def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool) -> ElfImage:
+def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool, path: bytes = b"") -> ElfImage:
     """Map the PT_LOAD segments of an ELF file (copies of the file pages, zero-filled bss)."""
     elf = _parse(data, what)
     segs = [s.header for s in elf.iter_segments()]
@@ -154,7 +154,12 @@ def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool) -> ElfImag
         if file_start < 0:
             raise ExecError(errno.ENOEXEC, f"{what}: misaligned segment")
         contents = data[file_start : h.p_offset + h.p_filesz]
-        mm.map(start, end - start, prot, fixed=True, data=contents, offset=file_start, name=b"")
+        # the file's name in /proc/PID/maps; the zero-fill beyond the file's pages is anonymous
+        file_end = page_up(h.p_vaddr + bias + h.p_filesz)
+        if file_end > start:
+            mm.map(start, file_end - start, prot, fixed=True, data=contents, offset=file_start, name=path)
+        if end > max(file_end, start):
+            mm.map(max(file_end, start), end - max(file_end, start), prot, fixed=True)
     # AT_PHDR: the program headers as mapped (PT_PHDR, or inside the segment that covers e_phoff)
     phdr = 0
     for h in segs:
@@ -202,7 +207,7 @@ def load_program(
 
     Returns (rip, rsp) for the new image."""
     what = prog.path.decode(errors="replace")
-    main = load_elf(mm, prog.data, what, main=True)
+    main = load_elf(mm, prog.data, what, main=True, path=prog.path)
     base = 0
     entry = main.entry
     if main.interp is not None:
@@ -214,7 +219,7 @@ def load_program(
                 name = main.interp.decode(errors="replace")
                 raise ExecError(errno.ENOENT, f"{what}: interpreter {name} not found") from None
             raise
-        interp = load_elf(mm, idata, main.interp.decode(errors="replace"), main=False)
+        interp = load_elf(mm, idata, main.interp.decode(errors="replace"), main=False, path=main.interp)
         base = interp.lo
         entry = interp.entry
     mm.set_brk_start(main.hi)
