@@ -57,24 +57,46 @@ def image_mounted_at(image: str) -> str | None:
 
 
 def build_namespace(fs: Filesystem) -> Namespace:
-    """VolFs at /, and /proc (no running guest: an empty process list) where the image has a /proc
-    directory. /dev is left as stored in the image until devfs offers a Filesystem."""
+    """VolFs at /, procfs at /proc (no running guest: an empty process list) and devfs at /dev (with
+    /dev/pts and /dev/shm), each where the image has that directory; the image is not changed."""
+    from devfs.mount import mount_dev
+    from devfs.registry import Devices
     from lxfs.vfs.namespace import Namespace
+    from procfs.source import StaticSource
+    from procfs.table import ProcFs
 
-    ns = Namespace(fs)
+    devices = Devices()
+    ns = Namespace(fs, devices)
+    ctx = ns.context()
+    if _is_dir(ns, b"/proc"):
+        ns.mount(ctx, b"/proc", ProcFs(StaticSource()), source=b"proc")
+    if _is_dir(ns, b"/dev"):
+        mount_dev(ns, ctx, devices)
+    ctx.release()
+    return ns
+
+
+def _is_dir(ns: Namespace, path: bytes) -> bool:
     ctx = ns.context()
     try:
-        from procfs.source import StaticSource
-        from procfs.table import ProcFs
-    except ImportError:
-        return ns
-    try:
-        if stat.S_ISDIR(ns.fstatat(ctx, None, b"/proc").st_mode):
-            ns.mount(ctx, b"/proc", ProcFs(StaticSource()), source=b"proc")
+        return stat.S_ISDIR(ns.fstatat(ctx, None, path).st_mode)
     except FsError as exc:
-        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-            raise
-    return ns
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return False
+        raise
+    finally:
+        ctx.release()
+
+
+def allow_other_permitted() -> bool:
+    """Whether this user may mount with allow_other: root, or user_allow_other in /etc/fuse.conf."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/etc/fuse.conf") as f:
+            return any(line.split("#", 1)[0].strip() == "user_allow_other" for line in f)
+    except OSError:
+        return False
 
 
 def pidfile_for(mountpoint: str) -> str:

@@ -78,10 +78,10 @@ def mount(
 ) -> None:
     """Show IMAGE's tree (with /proc) on the host at MOUNTPOINT through FUSE; returns once it is mounted."""
     from lxfs.fuse import MountError, MountOptions
-    from lxfs.fuse_mount import serve_image
+    from lxfs.fuse_mount import allow_other_permitted, serve_image
 
     err = Console(stderr=True, highlight=False)
-    opts = MountOptions(fsname="lxfs:" + os.path.abspath(image), debug=debug)
+    opts = MountOptions(fsname="lxfs:" + os.path.abspath(image), debug=debug, allow_other=allow_other_permitted())
     for opt in ",".join(options or []).split(","):
         if opt in ("", "rw"):
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -49,3 +50,18 @@ def test_execute_only_program_runs_for_another_user(mounted: Mounted) -> None:
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", prog], capture_output=True, check=False
     )
     assert denied.returncode != 0 and b"Permission denied" in denied.stderr
+
+
+def test_dev_nodes_and_dev_shm_through_the_mount(initialised: Mounted) -> None:
+    dev = os.path.join(initialised.path, "dev")
+    st = os.lstat(os.path.join(dev, "null"))
+    assert stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (1, 3)
+    assert os.readlink(os.path.join(dev, "fd")) == "/proc/self/fd"
+    shm = os.path.join(dev, "shm", "segment")
+    with open(shm, "w") as f:
+        f.write("shared")
+    with open(shm) as f:
+        assert f.read() == "shared"
+    # host device nodes on a FUSE mount are never opened (nodev): the host's kernel refuses
+    with pytest.raises(PermissionError):
+        os.open(os.path.join(dev, "null"), os.O_RDONLY)
