@@ -164,3 +164,21 @@ def test_background_read_stops_with_sigttin_and_fg_restarts_it(shell: Session) -
     shell.expect(b"rc=0\r\n")
     shell.send(b"exit 0\r")
     assert shell.close() == 0
+
+
+def test_vi_in_raw_mode_edits_a_file(shell: Session) -> None:
+    shell.expect(PROMPT)
+    shell.send(b"vi /tmp/note\r")
+    shell.expect(b"/tmp/note")
+    time.sleep(0.5)
+    shell.send(b"ihello from vi")
+    time.sleep(0.3)
+    shell.send(b"\x1b")
+    time.sleep(0.5)
+    shell.send(b":wq\r")
+    shell.expect(PROMPT)
+    shell.send(b"cat /tmp/note; stty -a | grep -o ' icanon'\r")
+    shell.expect(b"hello from vi\r\n")
+    shell.expect(b" icanon")  # vi restored the canonical mode it found
+    shell.send(b"exit 0\r")
+    assert shell.close() == 0
