@@ -194,31 +194,26 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def run_volfs(directory: Path, page_size: int, runs: int, quick: bool) -> dict[str, float]:
-    results = []
-    for _ in range(runs):
-        image = directory / f"bench-{page_size}.lxfs"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(image) + suffix).unlink(missing_ok=True)
-        fs = VolFs.create_image(image, page_size=page_size)
-        try:
-            results.append(measure(vfs_backend(Namespace(fs)), quick))
-        finally:
-            fs.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(image) + suffix).unlink(missing_ok=True)
-    return median_of(results)
+def volfs_once(directory: Path, page_size: int, quick: bool) -> dict[str, float]:
+    image = directory / f"bench-{page_size}.lxfs"
+    names = [Path(str(image) + suffix) for suffix in ("", "-wal", "-shm", "-holds")]
+    for p in names:
+        p.unlink(missing_ok=True)
+    fs = VolFs.create_image(image, page_size=page_size)
+    try:
+        return measure(vfs_backend(Namespace(fs)), quick)
+    finally:
+        fs.close()
+        for p in names:
+            p.unlink(missing_ok=True)
 
 
-def run_host(runs: int, quick: bool) -> dict[str, float]:
-    results = []
-    for _ in range(runs):
-        root = tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        try:
-            results.append(measure(host_backend(os.fsencode(root)), quick))
-        finally:
-            shutil.rmtree(root)
-    return median_of(results)
+def host_once(quick: bool) -> dict[str, float]:
+    root = tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    try:
+        return measure(host_backend(os.fsencode(root)), quick)
+    finally:
+        shutil.rmtree(root)
 
 
 def fmt(v: float) -> str:
@@ -275,12 +270,17 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.page_sizes.split(",")]
     directory = Path(args.dir)
-    host = run_host(args.runs, args.quick)
-    print("host tmpfs:", {k: fmt(v) for k, v in host.items()}, flush=True)
-    volfs: dict[int, dict[str, float]] = {}
-    for size in sizes:
-        volfs[size] = run_volfs(directory, size, args.runs, args.quick)
-        print(f"VolFs {size // 1024} KiB pages:", {k: fmt(v) for k, v in volfs[size].items()}, flush=True)
+    # Interleaved (host, then each page size, per run): the machine's load drifts, ratios stay fair.
+    host_runs: list[dict[str, float]] = []
+    volfs_runs: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
+    for run in range(args.runs):
+        host_runs.append(host_once(args.quick))
+        print(f"run {run + 1} host tmpfs:", {k: fmt(v) for k, v in host_runs[-1].items()}, flush=True)
+        for size in sizes:
+            volfs_runs[size].append(volfs_once(directory, size, args.quick))
+            print(f"run {run + 1} VolFs {size // 1024} KiB:", {k: fmt(v) for k, v in volfs_runs[size][-1].items()})
+    host = median_of(host_runs)
+    volfs = {size: median_of(runs) for size, runs in volfs_runs.items()}
     text = report(volfs, host, args.runs, args.quick)
     print(text)
     if not args.no_write:
