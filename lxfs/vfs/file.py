@@ -88,6 +88,9 @@ class OpenFile:
                 self.ops.release(self)
         finally:
             self.loc.mount.open_files -= 1
+            linkable = self.ns._linkable
+            if linkable:  # an O_TMPFILE inode stops being linkable once its file is closed
+                linkable.discard((self.loc.mount.dev, self.loc.ino))
             fs = self.loc.mount.fs
             with fs.transaction():
                 fs.release_inode(self.loc.ino)
