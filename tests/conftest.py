@@ -31,7 +31,16 @@ from typing import Any
 
 import pytest
 
-from lxfs.linux import AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT
+from lxfs.linux import (
+    AT_EACCESS,
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_REMOVEDIR,
+    AT_SYMLINK_NOFOLLOW,
+    MS_RDONLY,
+    UTIME_NOW,
+    UTIME_OMIT,
+)
 from lxfs.tmpfs import TmpFs
 from lxfs.vfs.creds import Credentials
 from lxfs.vfs.errors import FsError
@@ -351,6 +360,23 @@ class HostSys(Sys):
     def _pipe(self) -> tuple[int, int]:
         return os.pipe()
 
+    def _mount_tmpfs(self, path: Path_, ro: bool = False) -> None:
+        _host_check(_libc.mount(b"none", _b(path), b"tmpfs", 1 if ro else 0, b"mode=755"))
+
+    def _umount(self, path: Path_) -> None:
+        _host_check(_libc.umount2(_b(path), 0))
+
+    def _dots_same(self, h: int) -> bool:
+        """Whether getdents reports '.' and '..' with the same inode number."""
+        buf = ctypes.create_string_buffer(4096)
+        n = _host_check(_libc.syscall(SYS_getdents64, self.fd(h), buf, 4096))
+        inos, pos = {}, 0
+        while pos < n:
+            reclen = struct.unpack_from("<H", buf.raw, pos + 16)[0]
+            inos[buf.raw[pos + 19 : pos + reclen].split(b"\0", 1)[0]] = struct.unpack_from("<Q", buf.raw, pos)[0]
+            pos += reclen
+        return inos[b"."] == inos[b".."]
+
     def _tree(self) -> list[tuple[Any, ...]]:
         out = []
         for dirpath, dirnames, filenames in os.walk(b".", followlinks=False):
@@ -536,6 +562,16 @@ class LxfsSys(Sys):
         r, w = self.ns.pipe(self.ctx)
         return self.fds.install(r), self.fds.install(w)
 
+    def _mount_tmpfs(self, path: Path_, ro: bool = False) -> None:
+        self.ns.mount(self.ctx, _b(path), TmpFs(mode=0o755), MS_RDONLY if ro else 0, b"none")
+
+    def _umount(self, path: Path_) -> None:
+        self.ns.umount(self.ctx, _b(path))
+
+    def _dots_same(self, h: int) -> bool:
+        inos = {e.name: e.ino for e in self._file(h).getdents(4096)}
+        return inos[b"."] == inos[b".."]
+
     def _tree(self) -> list[tuple[Any, ...]]:
         out = []
         stack = [b""]
@@ -565,6 +601,15 @@ class LxfsSys(Sys):
 Scenario = Callable[[Sys], None]
 
 
+def _umount_below(base: str) -> None:
+    """Detach whatever a failed scenario left mounted inside its directory."""
+    with open("/proc/self/mounts", "rb") as f:
+        targets = [line.split()[1] for line in f]
+    for target in reversed(targets):
+        if target.startswith(base.encode() + b"/"):
+            _libc.umount2(target, 2)  # MNT_DETACH
+
+
 def run_on_host(scenario: Scenario, tick: float = TICK) -> Transcript:
     """Run in a forked child (it may drop privileges) inside a fresh host directory. ``tick`` is the
     pause before each call (0 when the scenario compares no times)."""
@@ -592,6 +637,7 @@ def run_on_host(scenario: Scenario, tick: float = TICK) -> Transcript:
     with os.fdopen(r, "rb") as inp:
         data = inp.read()
     os.waitpid(pid, 0)
+    _umount_below(base)
     shutil.rmtree(base, ignore_errors=True)
     kind, value = pickle.loads(data)
     if kind != "ok":
