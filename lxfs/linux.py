@@ -45,3 +45,10 @@ MS_STRICTATIME = 1 << 24
 
 # include/uapi/linux/fs.h (the DT_* values of getdents64 = S_IFMT >> 12)
 DT_UNKNOWN = 0
+MS_REMOUNT = 32
+MS_REC = 16384
+# include/linux/fs.h (umount2 flags)
+MNT_FORCE = 1
+MNT_DETACH = 2
+MNT_EXPIRE = 4
+UMOUNT_NOFOLLOW = 8

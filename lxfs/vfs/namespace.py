@@ -21,6 +21,8 @@ from lxfs.linux import (
     AT_SYMLINK_FOLLOW,
     AT_SYMLINK_NOFOLLOW,
     MAXSYMLINKS,
+    MNT_DETACH,
+    MNT_FORCE,
     MS_NOATIME,
     MS_NODEV,
     MS_NODIRATIME,
@@ -32,6 +34,7 @@ from lxfs.linux import (
     MS_SYNCHRONOUS,
     NAME_MAX,
     PATH_MAX,
+    UMOUNT_NOFOLLOW,
     UTIME_OMIT,
 )
 from lxfs.tmpfs import TmpFs
@@ -105,7 +108,19 @@ class _AnonFs(TmpFs):
 class Mount:
     """One mounted filesystem: where it is attached (parent mount + mountpoint) and its flags."""
 
-    __slots__ = ("children", "dev", "flags", "fs", "id", "mountpoint", "open_files", "parent", "root", "source")
+    __slots__ = (
+        "children",
+        "dev",
+        "flags",
+        "fs",
+        "id",
+        "mountpoint",
+        "open_files",
+        "parent",
+        "root",
+        "root_ino",
+        "source",
+    )
 
     def __init__(
         self,
@@ -116,6 +131,7 @@ class Mount:
         mountpoint: Location | None,
         flags: int,
         source: bytes,
+        root_ino: int | None = None,
     ) -> None:
         self.fs = fs
         self.dev = dev
@@ -124,7 +140,9 @@ class Mount:
         self.mountpoint = mountpoint
         self.flags = flags
         self.source = source
-        self.root = Location(self, fs.root_ino)
+        # the directory (or file) of ``fs`` this mount shows: its root, or any inode for a bind mount
+        self.root_ino = fs.root_ino if root_ino is None else root_ino
+        self.root = Location(self, self.root_ino)
         self.children: list[Mount] = []
         self.open_files = 0
 
@@ -153,6 +171,9 @@ class MountInfo:
     options: str
 
 
+_PER_MOUNT_FLAGS = (
+    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | (MS_STRICTATIME)
+)
 _MOUNT_OPTIONS = (
     (MS_NOSUID, "nosuid"),
     (MS_NODEV, "nodev"),
@@ -199,7 +220,7 @@ class Namespace:
         mounted = self._mounted
         top = mounted.get((mount, ino))
         while top is not None:
-            mount, ino = top, top.fs.root_ino
+            mount, ino = top, top.root_ino
             top = mounted.get((mount, ino))
         return Location(mount, ino)
 
@@ -210,7 +231,7 @@ class Namespace:
             if loc == root:
                 return loc
             mount = loc.mount
-            if loc.ino != mount.fs.root_ino or mount.mountpoint is None:
+            if loc.ino != mount.root_ino or mount.mountpoint is None:
                 break
             loc = mount.mountpoint
         parent = mount.fs.lookup(loc.ino, b"..")
@@ -283,7 +304,7 @@ class Namespace:
             if mounted:
                 top = mounted.get((mount, cino))
                 while top is not None:
-                    cmount, cino = top, top.fs.root_ino
+                    cmount, cino = top, top.root_ino
                     top = mounted.get((cmount, cino))
             cfs = cmount.fs
             cattr = cfs.getattr(cino)
@@ -384,22 +405,56 @@ class Namespace:
         loc, attr = self.resolve(ctx, None, path)
         if not stat.S_ISDIR(attr.mode):
             raise FsError(errno.ENOTDIR)
-        new = Mount(fs, self._dev_of(fs), next(self._mount_ids), loc.mount, loc, flags, source)
+        return self._attach(loc, fs, flags & _PER_MOUNT_FLAGS, source, None)
+
+    def bind(self, ctx: FsContext, source: bytes, target: bytes, flags: int = 0) -> Mount:
+        """mount --bind: show the directory (or file) ``source`` also at ``target`` (a new mount of the
+        same filesystem: same st_dev, but EXDEV between the two). Submounts of ``source`` are not
+        copied (no MS_REC)."""
+        if not ctx.creds.capable:
+            raise FsError(errno.EPERM)
+        src, sattr = self.resolve(ctx, None, source)
+        dst, dattr = self.resolve(ctx, None, target)
+        if stat.S_ISDIR(sattr.mode) != stat.S_ISDIR(dattr.mode):
+            raise FsError(errno.ENOTDIR)
+        return self._attach(dst, src.mount.fs, flags & _PER_MOUNT_FLAGS, src.mount.source, src.ino)
+
+    def _attach(self, loc: Location, fs: Filesystem, flags: int, source: bytes, root_ino: int | None) -> Mount:
+        new = Mount(fs, self._dev_of(fs), next(self._mount_ids), loc.mount, loc, flags, source, root_ino)
         self._mounted[(loc.mount, loc.ino)] = new
         loc.mount.children.append(new)
         return new
 
-    def umount(self, ctx: FsContext, path: bytes, flags: int = 0) -> None:
-        """Detach the mount whose root ``path`` names: EINVAL if it is not a mount root, EBUSY while
-        it has submounts or open files (MNT_DETACH is not supported)."""
+    def remount(self, ctx: FsContext, path: bytes, flags: int) -> None:
+        """MS_REMOUNT: new per-mount flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, atime modes) for
+        the mount whose root ``path`` names."""
         if not ctx.creds.capable:
             raise FsError(errno.EPERM)
-        loc, _ = self.resolve(ctx, None, path, flags & AT_SYMLINK_NOFOLLOW)
-        mount = loc.mount
-        if loc.ino != mount.fs.root_ino or mount.mountpoint is None or mount.parent is None:
+        loc, _ = self.resolve(ctx, None, path)
+        if loc.ino != loc.mount.root_ino:
             raise FsError(errno.EINVAL)
-        if mount.children or mount.open_files:
+        loc.mount.flags = flags & _PER_MOUNT_FLAGS
+
+    def umount(self, ctx: FsContext, path: bytes, flags: int = 0) -> None:
+        """umount2(2): detach the mount whose root ``path`` names: EINVAL if it is not a mount root,
+        EBUSY while it has submounts or open files, unless MNT_DETACH (lazy: gone from the tree at once,
+        with its submounts; open files keep working)."""
+        if flags & ~(MNT_FORCE | MNT_DETACH | UMOUNT_NOFOLLOW) or (flags & MNT_FORCE and flags & MNT_DETACH):
+            raise FsError(errno.EINVAL)
+        if not ctx.creds.capable:
+            raise FsError(errno.EPERM)
+        loc, _ = self.resolve(ctx, None, path, AT_SYMLINK_NOFOLLOW if flags & UMOUNT_NOFOLLOW else 0)
+        mount = loc.mount
+        if loc.ino != mount.root_ino or mount.mountpoint is None or mount.parent is None:
+            raise FsError(errno.EINVAL)
+        if not flags & MNT_DETACH and (mount.children or mount.open_files):
             raise FsError(errno.EBUSY)  # open files, or some task's cwd or root inside
+        self._detach(mount)
+
+    def _detach(self, mount: Mount) -> None:
+        for child in list(mount.children):
+            self._detach(child)
+        assert mount.parent is not None and mount.mountpoint is not None
         del self._mounted[(mount.parent, mount.mountpoint.ino)]
         mount.parent.children.remove(mount)
 
@@ -436,7 +491,7 @@ class Namespace:
         while loc != root:
             mount = loc.mount
             fs = mount.fs
-            if loc.ino == fs.root_ino:
+            if loc.ino == mount.root_ino:
                 if mount.mountpoint is None:
                     if mount is self.anon_mount:
                         return b"anon_inode:[%d]" % loc.ino

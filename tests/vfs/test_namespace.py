@@ -334,3 +334,62 @@ def test_statfs(ns: Namespace) -> None:
     assert st.f_flags & 0x20 and st.f_flags & os.ST_RELATIME
     assert st.f_type == ns.root_mount.fs.magic
     _err(errno.ENOENT, ns.statfs, ctx, b"/missing")
+
+
+def test_bind_mounts(ns: Namespace) -> None:
+    ctx = ns.context()
+    ns.mkdirat(ctx, None, b"/src", 0o755)
+    ns.mkdirat(ctx, None, b"/src/sub", 0o755)
+    _mkfile(ns, ctx, b"/src/sub/f", b"shared")
+    _mkfile(ns, ctx, b"/file", b"one file")
+    _mkfile(ns, ctx, b"/file_target")
+    ns.mkdirat(ctx, None, b"/dst", 0o755)
+    ns.mkdirat(ctx, None, b"/dst/hidden", 0o755)
+    m = ns.bind(ctx, b"/src/sub", b"/dst")
+    st = ns.fstatat(ctx, None, b"/dst/f")
+    assert st.st_ino == ns.fstatat(ctx, None, b"/src/sub/f").st_ino
+    assert st.st_dev == ns.fstatat(ctx, None, b"/src/sub/f").st_dev == m.dev
+    _err(errno.ENOENT, ns.fstatat, ctx, None, b"/dst/hidden")
+    # '..' leaves the bind mount to the mountpoint's parent, not to /src
+    assert ns.fstatat(ctx, None, b"/dst/..").st_ino == ns.fstatat(ctx, None, b"/").st_ino
+    ns.chdir(ctx, b"/dst")
+    assert ns.getcwd(ctx) == b"/dst"
+    ns.chdir(ctx, b"/")
+    # a different mount of the same filesystem: rename and link across it are EXDEV
+    _err(errno.EXDEV, ns.renameat2, ctx, None, b"/dst/f", None, b"/src/sub/g")
+    _err(errno.EXDEV, ns.linkat, ctx, None, b"/dst/f", None, b"/src/x")
+    assert [mi.target for mi in ns.mounts()] == [b"/", b"/dst"]
+    # a file onto a file; kinds must match
+    ns.bind(ctx, b"/file", b"/file_target")
+    f = ns.openat(ctx, None, b"/file_target", os.O_RDONLY)
+    assert f.read(100) == b"one file"
+    f.close()
+    _err(errno.ENOTDIR, ns.bind, ctx, b"/file", b"/src")
+    _err(errno.ENOTDIR, ns.bind, ctx, b"/src", b"/file")
+    ns.umount(ctx, b"/file_target")
+    ns.umount(ctx, b"/dst")
+    assert ns.fstatat(ctx, None, b"/dst/hidden")
+
+
+def test_remount_and_lazy_umount(ns: Namespace) -> None:
+    from lxfs.linux import MNT_DETACH, MNT_FORCE
+
+    ctx = ns.context()
+    ns.mkdirat(ctx, None, b"/m", 0o755)
+    ns.mount(ctx, b"/m", TmpFs())
+    ns.mkdirat(ctx, None, b"/m/inner", 0o755)
+    ns.mount(ctx, b"/m/inner", TmpFs())
+    ns.remount(ctx, b"/m", MS_RDONLY)
+    _err(errno.EROFS, ns.mkdirat, ctx, None, b"/m/x", 0o755)
+    ns.mkdirat(ctx, None, b"/m/inner/x", 0o755)  # the submount keeps its own flags
+    _err(errno.EINVAL, ns.remount, ctx, b"/m/inner/x", 0)
+    ns.remount(ctx, b"/m", 0)
+    ns.mkdirat(ctx, None, b"/m/x", 0o755)
+    f = ns.openat(ctx, None, b"/m/inner/x", os.O_RDONLY | os.O_DIRECTORY)
+    _err(errno.EBUSY, ns.umount, ctx, b"/m")
+    _err(errno.EINVAL, ns.umount, ctx, b"/m", MNT_DETACH | MNT_FORCE)
+    ns.umount(ctx, b"/m", MNT_DETACH)
+    assert [mi.target for mi in ns.mounts()] == [b"/"]
+    _err(errno.ENOENT, ns.fstatat, ctx, None, b"/m/inner")
+    assert f.getdents(4096)  # the open directory still works
+    f.close()
