@@ -23,7 +23,7 @@ from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import Attr, DirEntry, FileOps, SetAttr, StatFs
 from procfs import pid as P
 from procfs import system as S
-from procfs.source import ProcessInfo, ProcessSource
+from procfs.source import FdInfo, ProcessInfo, ProcessSource
 
 if TYPE_CHECKING:
     from lxfs.vfs.file import OpenFile
@@ -267,6 +267,7 @@ class ProcFs:
     _inos: dict[Node, int] = field(default_factory=dict)
     _born: dict[int, int] = field(default_factory=dict)
     _overrides: dict[int, _Override] = field(default_factory=dict)
+    _listing_fds: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._nodes.append(Node(ROOT))  # placeholder for ino 0
@@ -299,7 +300,18 @@ class ProcFs:
             return False
         if node.tid and not proc.threads and node.tid != node.pid:
             return False
-        return not (node.fd >= 0 and all(fd.fd != node.fd for fd in self.source.fds(node.pid)))
+        return not (node.fd >= 0 and all(fd.fd != node.fd for fd in self._fds(node.pid)))
+
+    def _fds(self, pid: int) -> list[FdInfo]:
+        """source.fds, guarded: resolving the descriptors' paths stats their files, and one of them
+        may be this very /proc/PID/fd directory (``ls -l /proc/self/fd``)."""
+        if pid in self._listing_fds:
+            return []
+        self._listing_fds.add(pid)
+        try:
+            return self.source.fds(pid)
+        finally:
+            self._listing_fds.discard(pid)
 
     def process(self, pid: int) -> ProcessInfo:
         proc = self.source.process(pid)
@@ -339,7 +351,7 @@ class ProcFs:
                 yield Node(TID_DIR, node.pid, tid), base + tid
         elif entry.dynamic in (FDS, FDINFOS):
             template = FD_LINK if entry.dynamic == FDS else FDINFO_FILE
-            for fd in self.source.fds(node.pid):
+            for fd in self._fds(node.pid):
                 yield Node(template, node.pid, node.tid, fd.fd), base + fd.fd
 
     @staticmethod
@@ -442,7 +454,7 @@ class ProcFs:
             if entry.dynamic == PIDS:
                 nlink += len(self.source.pids())
             elif entry.dynamic == FDS:
-                size = len(self.source.fds(node.pid))
+                size = len(self._fds(node.pid))
         elif node.fd >= 0 and entry is FD_LINK:
             size = 64
         born = self._born[ino]
@@ -457,7 +469,7 @@ class ProcFs:
 
     def _fd_link_mode(self, node: Node) -> int:
         # fs/proc/fd.c tid_fd_update_inode: r-x for readable, -wx for writable descriptors
-        for fd in self.source.fds(node.pid):
+        for fd in self._fds(node.pid):
             if fd.fd == node.fd:
                 acc = fd.flags & os.O_ACCMODE
                 mode = 0
@@ -525,7 +537,7 @@ class ProcFs:
         render = node.entry.render
         assert render is not None
         if node.fd >= 0:
-            for fd in self.source.fds(node.pid):
+            for fd in self._fds(node.pid):
                 if fd.fd == node.fd:
                     return render(fd)
             raise FsError(errno.ENOENT)

@@ -192,3 +192,12 @@ def test_shell_redirection_into_comm_and_environ_permissions(system: System) -> 
     with pytest.raises(FsError) as e:
         ns.mkdirat(ctx, None, b"/proc/newdir", 0o755)
     assert e.value.errno == errno.ENOENT
+
+
+def test_stat_of_an_open_proc_fd_directory_does_not_recurse(system: System) -> None:
+    # `ls -l /proc/self/fd`: the directory's size counts descriptors, one of which is the directory
+    ns, ctx = system.ns, system.ctx
+    file = ns.openat(ctx, None, b"/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+    system.fdtable.install(file, minfd=3)
+    assert ns.fstatat(ctx, None, b"/proc/self/fd").st_size == 1
+    assert ns.readlinkat(ctx, None, b"/proc/self/fd/3") == b"/proc/1/fd"
