@@ -210,7 +210,7 @@ class SystemInfo:
 
     boot_time: int = 0  # seconds since the epoch (btime)
     uptime: float = 0.0
-    idle: float = 0.0  # summed over CPUs
+    idle: float = 0.0  # summed over CPUs; 0: derived from uptime minus the processes' CPU time
     hostname: bytes = b"localhost"
     domainname: bytes = b"(none)"
     ostype: bytes = b"Linux"
@@ -238,6 +238,7 @@ class SystemInfo:
     processes: int = 0  # forks since boot
     procs_blocked: int = 0
     cpu_ticks: tuple[int, ...] = ()  # user nice system idle iowait irq softirq steal guest guest_nice
+    # (empty: derived from the processes' utime/stime and the uptime)
     unix_sockets: Sequence[tuple[int, int, int, int, int, bytes]] = ()
     # (inode, refcount, flags, type, state, path) for /proc/net/unix
     net_devices: Sequence[tuple[bytes, tuple[int, ...]]] = ((b"lo", (0,) * 16),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from procfs.source import ProcessSource, SystemInfo
+from procfs.source import USER_HZ, ProcessSource, SystemInfo
 
 # CPUID of Unicorn 2.1.4's default x86-64 model (QEMU "Haswell" without AVX/AVX2/FMA, see DESIGN.md
 # "CPU model"); tests/procfs/test_cpuinfo.py executes `cpuid` in Unicorn and checks these values.
@@ -139,10 +139,30 @@ def render_meminfo(source: ProcessSource) -> bytes:
     return "".join(lines).encode()
 
 
+def _busy_ticks(source: ProcessSource) -> tuple[int, int]:
+    """(user, system) clock ticks of the live processes (a source without CPU accounting of its own)."""
+    user = system = 0
+    for pid in source.pids():
+        proc = source.process(pid)
+        if proc is not None:
+            user += proc.utime
+            system += proc.stime
+    return user, system
+
+
+def cpu_ticks(source: ProcessSource, s: SystemInfo) -> tuple[int, ...]:
+    """The source's counters, or: the processes' user/system time and the rest of the uptime idle."""
+    if s.cpu_ticks:
+        return tuple(s.cpu_ticks)
+    user, system = _busy_ticks(source)
+    idle = max(0, int(s.uptime * USER_HZ) * s.cpus - user - system)
+    return (user, 0, system, idle, 0, 0, 0, 0, 0, 0)
+
+
 def render_stat(source: ProcessSource) -> bytes:
     """fs/proc/stat.c show_stat (interrupt counters are all zero: there is no hardware)."""
     s = source.system()
-    ticks = tuple(s.cpu_ticks) or (0,) * 10
+    ticks = cpu_ticks(source, s)
     running = sum(1 for pid in source.pids() if (p := source.process(pid)) is not None and p.state == "R")
     lines = ["cpu  " + " ".join(str(t) for t in ticks)]
     for cpu in range(s.cpus):
@@ -167,7 +187,8 @@ def _centi(value: float, rounded: bool = False) -> str:
 
 def render_uptime(source: ProcessSource) -> bytes:
     s = source.system()
-    return f"{_centi(s.uptime)} {_centi(s.idle)}\n".encode()
+    idle = s.idle or cpu_ticks(source, s)[3] / USER_HZ  # fs/proc/uptime.c: idle summed over CPUs
+    return f"{_centi(s.uptime)} {_centi(idle)}\n".encode()
 
 
 def render_loadavg(source: ProcessSource) -> bytes:

@@ -138,3 +138,13 @@ def _source_with_pid() -> StaticSource:
     source = StaticSource(caller_pid=1)
     source.add(ProcessInfo(pid=1, ppid=0, comm=b"init"))
     return source
+
+
+def test_cpu_times_are_derived_when_the_source_has_none() -> None:
+    from procfs.source import ProcessInfo
+
+    source = StaticSource(sysinfo=SystemInfo(cpus=2, uptime=10.0))
+    source.add(ProcessInfo(pid=1, ppid=0, comm=b"init", utime=150, stime=50))
+    fs = ProcFs(source)
+    assert fs.read_path(b"stat").splitlines()[0] == b"cpu  150 0 50 1800 0 0 0 0 0 0"
+    assert fs.read_path(b"uptime") == b"10.00 18.00\n"
