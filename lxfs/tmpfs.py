@@ -8,6 +8,7 @@ import errno
 import itertools
 import os
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -41,12 +42,14 @@ class TmpFs:
     fs_type = "tmpfs"
     magic = TMPFS_MAGIC
 
-    def __init__(self, mode: int = 0o1777, uid: int = 0, gid: int = 0, now_ns: int = 0, readonly: bool = False):
+    def __init__(
+        self, mode: int = 0o1777, uid: int = 0, gid: int = 0, now_ns: int | None = None, readonly: bool = False
+    ) -> None:
         self.readonly = readonly
         self._inodes: dict[int, _Inode] = {}
         self._next_ino = itertools.count(2)
         self._depth = 0
-        root = self._new(stat.S_IFDIR | (mode & 0o7777), uid, gid, 0, now_ns)
+        root = self._new(stat.S_IFDIR | (mode & 0o7777), uid, gid, 0, time.time_ns() if now_ns is None else now_ns)
         root.attr.nlink = 2
         root.parent = root.attr.ino
         self.root_ino = root.attr.ino

@@ -8,7 +8,16 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
-from lxfs.linux import MS_NOATIME, MS_RDONLY, UTIME_NOW, UTIME_OMIT, XATTR_NAME_MAX, XATTR_SIZE_MAX
+from lxfs.linux import (
+    MS_NOATIME,
+    MS_NODIRATIME,
+    MS_RDONLY,
+    MS_STRICTATIME,
+    UTIME_NOW,
+    UTIME_OMIT,
+    XATTR_NAME_MAX,
+    XATTR_SIZE_MAX,
+)
 from lxfs.vfs import perm
 from lxfs.vfs.creds import Credentials
 from lxfs.vfs.errors import FsError
@@ -50,12 +59,16 @@ def do_stat(loc: Location) -> Stat:
 
 
 def touch_atime(loc: Location, attr: Attr) -> None:
-    """relatime: update atime when it is not newer than mtime/ctime or is a day old (touch_atime)."""
+    """touch_atime(): relatime updates atime when it is not newer than mtime/ctime or is a day old;
+    strictatime always; noatime (and nodiratime for directories) never."""
     mount = loc.mount
-    if mount.flags & (MS_NOATIME | MS_RDONLY) or mount.fs.readonly:
+    mflags = mount.flags
+    if mflags & (MS_NOATIME | MS_RDONLY) or mount.fs.readonly:
+        return
+    if mflags & MS_NODIRATIME and stat.S_ISDIR(attr.mode):
         return
     atime = attr.atime_ns
-    if atime > attr.mtime_ns and atime > attr.ctime_ns:
+    if atime > attr.mtime_ns and atime > attr.ctime_ns and not mflags & MS_STRICTATIME:
         now = now_ns()
         if now - atime < _DAY_NS:
             return

@@ -393,3 +393,25 @@ def test_remount_and_lazy_umount(ns: Namespace) -> None:
     _err(errno.ENOENT, ns.fstatat, ctx, None, b"/m/inner")
     assert f.getdents(4096)  # the open directory still works
     f.close()
+
+
+def test_atime_mount_modes(ns: Namespace) -> None:
+    from lxfs.linux import MS_NODIRATIME, MS_STRICTATIME
+
+    ctx = ns.context()
+    for name, flags in ((b"/strict", MS_STRICTATIME), (b"/nodir", MS_NODIRATIME), (b"/rel", 0)):
+        ns.mkdirat(ctx, None, name, 0o755)
+        ns.mount(ctx, name, TmpFs(), flags)
+        _mkfile(ns, ctx, name + b"/f", b"x")
+        f = ns.openat(ctx, None, name + b"/f", os.O_RDONLY)
+        f.read(1)
+        first = f.stat().st_atime_ns
+        f.pread(1, 0)
+        second = f.stat().st_atime_ns
+        f.close()
+        assert (second > first) == (flags == MS_STRICTATIME), name
+        d = ns.openat(ctx, None, name, os.O_RDONLY | os.O_DIRECTORY)
+        before = d.stat().st_atime_ns
+        d.getdents(4096)
+        assert (d.stat().st_atime_ns > before) == (flags != MS_NODIRATIME), name
+        d.close()
