@@ -11,26 +11,12 @@ from collections.abc import Callable
 from functools import partial
 
 import pytest
+from guestmem import Mem
 
 from devfs.devices import RNDGETENTCNT
 from devfs.registry import DEV_LINKS, DEV_NODES, Devices, make_devtmpfs
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import FileOps
-
-
-class Mem:
-    """GuestMemory over a dict of buffers (addresses are keys)."""
-
-    def __init__(self) -> None:
-        self.data: dict[int, bytes] = {}
-
-    def read(self, addr: int, size: int) -> bytes:
-        if addr not in self.data:
-            raise FsError(errno.EFAULT)
-        return self.data[addr][:size]
-
-    def write(self, addr: int, data: bytes) -> None:
-        self.data[addr] = bytes(data)
 
 
 def _outcome(fn: Callable[[], object]) -> object:

@@ -11,23 +11,13 @@ import termios as T
 from collections.abc import Iterator
 
 import pytest
+from guestmem import Mem
 
 from devfs.devices import HostTerminal
 from devfs.termbits import Termios, Winsize
 from lxfs.vfs.errors import FsError
 
 ARG = 0x2000
-
-
-class Mem:
-    def __init__(self) -> None:
-        self.data: dict[int, bytes] = {}
-
-    def read(self, addr: int, size: int) -> bytes:
-        return self.data[addr][:size]
-
-    def write(self, addr: int, data: bytes) -> None:
-        self.data[addr] = bytes(data)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from guestmem import Mem
 
 from devfs import termbits as TB
 from devfs.devpts import DevptsFs
@@ -25,19 +26,6 @@ from devfs.termbits import Termios, Winsize
 from lxfs.vfs.errors import FsError
 
 ARG = 0x1000
-
-
-class Mem:
-    def __init__(self) -> None:
-        self.data: dict[int, bytes] = {ARG: bytes(64)}
-
-    def read(self, addr: int, size: int) -> bytes:
-        if addr not in self.data:
-            raise FsError(errno.EFAULT)
-        return self.data[addr][:size]
-
-    def write(self, addr: int, data: bytes) -> None:
-        self.data[addr] = bytes(data)
 
 
 class Jobs:
@@ -71,7 +59,7 @@ class Jobs:
 
 
 def _ioctl(ops: PtyMaster | PtySlaveFile, request: int, value: bytes = b"", arg: int = ARG) -> bytes | int:
-    mem = Mem()
+    mem = Mem({ARG: bytes(64)})
     if value:
         mem.write(ARG, value)
     try:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from guestmem import Mem
 
 from devfs import termbits as TB
 from devfs.mount import mount_dev
@@ -46,17 +47,6 @@ class System:
     devices: Devices
     source: LiveSource
     fdtable: FdTable
-
-
-class Mem:
-    def __init__(self) -> None:
-        self.data: dict[int, bytes] = {0x10: bytes(8)}
-
-    def read(self, addr: int, size: int) -> bytes:
-        return self.data[addr][:size]
-
-    def write(self, addr: int, data: bytes) -> None:
-        self.data[addr] = bytes(data)
 
 
 @pytest.fixture
@@ -108,7 +98,7 @@ def test_ptmx_and_pts_through_the_vfs(system: System) -> None:
     master_file = ns.openat(ctx, None, b"/dev/ptmx", os.O_RDWR)
     master = master_file.ops
     assert isinstance(master, PtyMaster)
-    mem = Mem()
+    mem = Mem({0x10: bytes(8)})
     mem.write(0x10, struct.pack("<i", 0))
     master.ioctl(master_file, TB.TIOCSPTLCK, 0x10, mem)
     master.ioctl(master_file, TB.TIOCGPTN, 0x10, mem)
