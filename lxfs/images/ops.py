@@ -62,7 +62,7 @@ def _publish(tmp: Path, path: Path) -> None:
 
 
 def _remove_image(tmp: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-holds"):  # VolFs's side files too
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{tmp}{suffix}")
 
@@ -175,14 +175,19 @@ def export_image(
             with open(tmp, "wb") as raw:
                 stream = compressed_writer(raw, compression_for(target.name))
                 writer = TarWriter(stream, warn)
-                with progress(f"exporting {Path(image_path).name}", None, show_progress) as advance:
-                    for entry, regions in read_image(image, root):
-                        writer.add(entry, regions)
-                        count += 1
-                        advance(entry.size)
-                writer.close()
-                if stream is not raw:
-                    stream.close()
+                try:
+                    with progress(f"exporting {Path(image_path).name}", None, show_progress) as advance:
+                        for entry, regions in read_image(image, root):
+                            writer.add(entry, regions)
+                            count += 1
+                            advance(entry.size)
+                    writer.close()
+                except BaseException:
+                    writer.abandon()
+                    raise
+                finally:
+                    if stream is not raw:
+                        stream.close()
             os.replace(tmp, target)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -3,12 +3,14 @@ hard links, devices, and sparse files in GNU's PAX sparse format 1.0 (holes take
 
 from __future__ import annotations
 
+import base64
 import bz2
 import gzip
 import lzma
 import os
 import stat
 import tarfile
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,7 +92,12 @@ class TarWriter:
         self._warn = warn
 
     def close(self) -> None:
+        """Write the end-of-archive blocks and flush."""
         self._tar.close()
+
+    def abandon(self) -> None:
+        """Flush what was written without ending the archive (it is being thrown away)."""
+        self._tar.fileobj.close()
 
     def add(self, entry: Entry, sparse_regions: list[tuple[int, int]] | None = None) -> None:
         """Add one entry. For a regular file, ``sparse_regions`` (offset, length) lists where its data
@@ -105,7 +112,7 @@ class TarWriter:
         if entry.atime_ns is not None:
             pax["atime"] = format_ns(entry.atime_ns)
         for xname, value in entry.xattrs.items():
-            pax["SCHILY.xattr." + xname.decode(ENCODING, ERRORS)] = value.decode(ENCODING, ERRORS)
+            pax.update(_xattr_record(xname, value))
         kind = entry.kind
         body: Any = None
         if entry.hardlink_to is not None:
@@ -122,6 +129,8 @@ class TarWriter:
                         "GNU.sparse.minor": "0",
                         "GNU.sparse.name": info.name,
                         "GNU.sparse.realsize": str(entry.size),
+                        # Readers apply "path" after GNU.sparse.name: both must carry the real name.
+                        "path": info.name,
                     }
                 )
                 head, _, tail = info.name.rpartition("/")
@@ -146,6 +155,19 @@ class TarWriter:
             return
         info.pax_headers = pax
         self._tar.addfile(info, body)
+
+
+def _xattr_record(name: bytes, value: bytes) -> dict[str, str]:
+    """GNU tar's SCHILY.xattr.NAME=VALUE; for a name that is not UTF-8 or holds '=' (a PAX keyword
+    cannot), libarchive's LIBARCHIVE.xattr.URL-ENCODED-NAME=BASE64-VALUE, which bsdtar and lxfs read."""
+    try:
+        text = name.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and "=" not in text:
+        return {"SCHILY.xattr." + text: value.decode(ENCODING, ERRORS)}
+    encoded = base64.b64encode(value).decode("ascii").rstrip("=")
+    return {"LIBARCHIVE.xattr." + urllib.parse.quote_from_bytes(name, safe=""): encoded}
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
