@@ -1,8 +1,12 @@
 """VolFs: the Filesystem (lxfs/vfs/interfaces.py) stored in one SQLite image.
 
-Owns the structural changes (dentries, link counts, data), the attribute and dentry caches (revalidated by
-``PRAGMA data_version`` so several processes on one image stay coherent), and orphans: inodes unlinked
-while open, kept until the last release or reaped at the next open once their holder process is gone.
+Owns the structural changes (dentries, link counts, data), one transaction per VFS call, the attribute
+and dentry caches (revalidated when anyone commits -- WAL-index header, then ``PRAGMA data_version`` --
+so several processes on one image stay coherent), and orphans: inodes unlinked while some process holds
+them open (OFD locks on the image's ``-holds`` file), freed by the last holder's release or reaped at
+the next open of the image once no process holds them.
+
+Not thread-safe: callers serialise (the kernel lock; one FUSE worker thread).
 """
 
 from __future__ import annotations
@@ -151,7 +155,9 @@ class _CreateImageOrInode:
 
 
 class VolFs:
-    """A POSIX filesystem in one SQLite file. Not thread-safe: callers serialise (the kernel lock)."""
+    """A POSIX filesystem in one SQLite file (with SQLite's -wal/-shm and our -holds beside it while in
+    use). ``VolFs.create(path)`` makes an image, ``VolFs.open(path, readonly=False)`` opens one; both
+    raise ImageError with a message for the user."""
 
     fs_type = "volfs"
     magic = VOLFS_MAGIC
