@@ -51,6 +51,7 @@ class TmpFs:
         self._depth = 0
         root = self._new(stat.S_IFDIR | (mode & 0o7777), uid, gid, 0, time.time_ns() if now_ns is None else now_ns)
         root.attr.nlink = 2
+        root.attr.size = 40  # tmpfs: 2 * BOGO_DIRENT_SIZE for '.' and '..'
         root.parent = root.attr.ino
         self.root_ino = root.attr.ino
 

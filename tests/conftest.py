@@ -98,7 +98,7 @@ class Transcript:
     calls: list[Recorded] = field(default_factory=list)
 
 
-def _norm_stat(st: Any) -> dict[str, int]:
+def _norm_stat(st: Any, dir_sizes: bool = False) -> dict[str, int]:
     out = {
         "type": stat.S_IFMT(st.st_mode),
         "mode": stat.S_IMODE(st.st_mode),
@@ -107,7 +107,7 @@ def _norm_stat(st: Any) -> dict[str, int]:
         "gid": st.st_gid,
         "rdev": st.st_rdev,
     }
-    if not stat.S_ISDIR(st.st_mode):
+    if dir_sizes or not stat.S_ISDIR(st.st_mode):
         out["size"] = st.st_size
     return out
 
@@ -120,6 +120,8 @@ def _tree_entry(path: bytes, st: Any, content: bytes | None) -> tuple[Any, ...]:
 class Sys:
     """The os-like calls a scenario may make. Handles (from ``open``) are small integers that the
     harness maps to the backend's fds; failed opens give a handle that is EBADF everywhere."""
+
+    dir_sizes = False  # compare directory sizes too (TmpFs mimics tmpfs's 20 bytes per entry)
 
     def __init__(self) -> None:
         self.transcript = Transcript()
@@ -163,7 +165,7 @@ class Sys:
                     result = ("ok", "fd")
             elif isinstance(value, (os.stat_result, Stat)):
                 raw = (value.st_ino, value.st_atime_ns, value.st_mtime_ns, value.st_ctime_ns)
-                result = ("ok", _norm_stat(value))
+                result = ("ok", _norm_stat(value, self.dir_sizes))
             else:
                 result = ("ok", value)
         self.transcript.calls.append(Recorded(desc, result, raw))
@@ -610,7 +612,7 @@ def _umount_below(base: str) -> None:
             _libc.umount2(target, 2)  # MNT_DETACH
 
 
-def run_on_host(scenario: Scenario, tick: float = TICK) -> Transcript:
+def run_on_host(scenario: Scenario, tick: float = TICK, dir_sizes: bool = False) -> Transcript:
     """Run in a forked child (it may drop privileges) inside a fresh host directory. ``tick`` is the
     pause before each call (0 when the scenario compares no times)."""
     base = tempfile.mkdtemp(prefix="lxfs-diff-", dir=HOST_TMP)
@@ -623,6 +625,7 @@ def run_on_host(scenario: Scenario, tick: float = TICK) -> Transcript:
             os.close(r)
             os.umask(0o022)
             s = HostSys(base, tick)
+            s.dir_sizes = dir_sizes
             try:
                 scenario(s)
                 payload = pickle.dumps(("ok", s.transcript))
@@ -663,6 +666,7 @@ def make_namespace(backend: str, tmp: Path) -> tuple[Namespace, Callable[[], lis
 def run_on_lxfs(scenario: Scenario, backend: str, tmp: Path) -> Transcript:
     ns, check = make_namespace(backend, tmp)
     s = LxfsSys(ns)
+    s.dir_sizes = backend == "tmpfs"
     scenario(s)
     s.fds.close_all()
     problems = check()
@@ -722,7 +726,7 @@ def differential(vfs_backend: str, tmp_path: Path) -> Callable[[Scenario], None]
     counter = iter(range(1000))
 
     def run(scenario: Scenario, tick: float = TICK) -> None:
-        host = run_on_host(scenario, tick)
+        host = run_on_host(scenario, tick, dir_sizes=vfs_backend == "tmpfs")
         sub = tmp_path / f"run{next(counter)}"
         sub.mkdir()
         lx = run_on_lxfs(scenario, vfs_backend, sub)
