@@ -3,8 +3,9 @@ child so it may drop privileges) and through the lxfs VFS API; the transcripts m
 
 A scenario is a function of one argument ``s`` (a ``Sys``) calling os-like methods with paths
 relative to the test directory. Each call's result is recorded as ("ok", value) or ("err", ERRNO).
-Stat results are compared field by field except st_dev/st_blksize/st_blocks (and st_size of
-directories, which is filesystem-specific); inode numbers are compared by identity (two stats that show the
+Stat results are compared field by field except st_dev/st_blksize/st_blocks and st_size of
+directories, which are filesystem-specific (on the TmpFs backend, which mimics tmpfs, those two are
+compared too); inode numbers are compared by identity (two stats that show the
 same inode on the host show the same inode on lxfs) and timestamps by order: for every pair of stats of
 one inode, each of a/m/ctime compares (<, =, >) to each other the same way on both sides. The host
 sleeps a clock tick before each call so that distinct calls get distinct times.
@@ -98,7 +99,7 @@ class Transcript:
     calls: list[Recorded] = field(default_factory=list)
 
 
-def _norm_stat(st: Any, dir_sizes: bool = False) -> dict[str, int]:
+def _norm_stat(st: Any, tmpfs_exact: bool = False) -> dict[str, int]:
     out = {
         "type": stat.S_IFMT(st.st_mode),
         "mode": stat.S_IMODE(st.st_mode),
@@ -107,8 +108,10 @@ def _norm_stat(st: Any, dir_sizes: bool = False) -> dict[str, int]:
         "gid": st.st_gid,
         "rdev": st.st_rdev,
     }
-    if dir_sizes or not stat.S_ISDIR(st.st_mode):
+    if tmpfs_exact or not stat.S_ISDIR(st.st_mode):
         out["size"] = st.st_size
+    if tmpfs_exact and not stat.S_ISLNK(st.st_mode):
+        out["blocks"] = st.st_blocks
     return out
 
 
@@ -121,7 +124,7 @@ class Sys:
     """The os-like calls a scenario may make. Handles (from ``open``) are small integers that the
     harness maps to the backend's fds; failed opens give a handle that is EBADF everywhere."""
 
-    dir_sizes = False  # compare directory sizes too (TmpFs mimics tmpfs's 20 bytes per entry)
+    tmpfs_exact = False  # also compare directory sizes and st_blocks (TmpFs mimics tmpfs there)
 
     def __init__(self) -> None:
         self.transcript = Transcript()
@@ -165,7 +168,7 @@ class Sys:
                     result = ("ok", "fd")
             elif isinstance(value, (os.stat_result, Stat)):
                 raw = (value.st_ino, value.st_atime_ns, value.st_mtime_ns, value.st_ctime_ns)
-                result = ("ok", _norm_stat(value, self.dir_sizes))
+                result = ("ok", _norm_stat(value, self.tmpfs_exact))
             else:
                 result = ("ok", value)
         self.transcript.calls.append(Recorded(desc, result, raw))
@@ -612,7 +615,7 @@ def _umount_below(base: str) -> None:
             _libc.umount2(target, 2)  # MNT_DETACH
 
 
-def run_on_host(scenario: Scenario, tick: float = TICK, dir_sizes: bool = False) -> Transcript:
+def run_on_host(scenario: Scenario, tick: float = TICK, tmpfs_exact: bool = False) -> Transcript:
     """Run in a forked child (it may drop privileges) inside a fresh host directory. ``tick`` is the
     pause before each call (0 when the scenario compares no times)."""
     base = tempfile.mkdtemp(prefix="lxfs-diff-", dir=HOST_TMP)
@@ -625,7 +628,7 @@ def run_on_host(scenario: Scenario, tick: float = TICK, dir_sizes: bool = False)
             os.close(r)
             os.umask(0o022)
             s = HostSys(base, tick)
-            s.dir_sizes = dir_sizes
+            s.tmpfs_exact = tmpfs_exact
             try:
                 scenario(s)
                 payload = pickle.dumps(("ok", s.transcript))
@@ -666,7 +669,7 @@ def make_namespace(backend: str, tmp: Path) -> tuple[Namespace, Callable[[], lis
 def run_on_lxfs(scenario: Scenario, backend: str, tmp: Path) -> Transcript:
     ns, check = make_namespace(backend, tmp)
     s = LxfsSys(ns)
-    s.dir_sizes = backend == "tmpfs"
+    s.tmpfs_exact = backend == "tmpfs"
     scenario(s)
     s.fds.close_all()
     problems = check()
@@ -726,7 +729,7 @@ def differential(vfs_backend: str, tmp_path: Path) -> Callable[[Scenario], None]
     counter = iter(range(1000))
 
     def run(scenario: Scenario, tick: float = TICK) -> None:
-        host = run_on_host(scenario, tick, dir_sizes=vfs_backend == "tmpfs")
+        host = run_on_host(scenario, tick, tmpfs_exact=vfs_backend == "tmpfs")
         sub = tmp_path / f"run{next(counter)}"
         sub.mkdir()
         lx = run_on_lxfs(scenario, vfs_backend, sub)
