@@ -371,6 +371,17 @@ class HostSys(Sys):
     def _umount(self, path: Path_) -> None:
         _host_check(_libc.umount2(_b(path), 0))
 
+    def _dir_types(self, h: int) -> list[tuple[bytes, int]]:
+        """(name, d_type) of every entry, sorted (entry order is the filesystem's)."""
+        buf = ctypes.create_string_buffer(65536)
+        out, pos = [], 0
+        n = _host_check(_libc.syscall(SYS_getdents64, self.fd(h), buf, 65536))
+        while pos < n:
+            reclen = struct.unpack_from("<H", buf.raw, pos + 16)[0]
+            out.append((buf.raw[pos + 19 : pos + reclen].split(b"\0", 1)[0], buf.raw[pos + 18]))
+            pos += reclen
+        return sorted(out)
+
     def _dots_same(self, h: int) -> bool:
         """Whether getdents reports '.' and '..' with the same inode number."""
         buf = ctypes.create_string_buffer(4096)
@@ -572,6 +583,9 @@ class LxfsSys(Sys):
 
     def _umount(self, path: Path_) -> None:
         self.ns.umount(self.ctx, _b(path))
+
+    def _dir_types(self, h: int) -> list[tuple[bytes, int]]:
+        return sorted((e.name, e.dtype) for e in self._file(h).getdents(65536))
 
     def _dots_same(self, h: int) -> bool:
         inos = {e.name: e.ino for e in self._file(h).getdents(4096)}

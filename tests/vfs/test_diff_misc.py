@@ -374,3 +374,20 @@ def test_linkat_empty_path(differential: Diff) -> None:
         s.stat("own2")
 
     differential(scenario)
+
+
+def test_getdents_types(differential: Diff) -> None:
+    def scenario(s):
+        s.mkdir("d")
+        s.mkdir("d/sub")
+        s.close(s.open("d/reg", os.O_CREAT | os.O_WRONLY, 0o644))
+        s.symlink("reg", "d/lnk")
+        s.mknod("d/fifo", stat.S_IFIFO | 0o644)
+        s.mknod("d/sock", stat.S_IFSOCK | 0o644)
+        s.mknod("d/chr", stat.S_IFCHR | 0o644, os.makedev(1, 3))
+        s.mknod("d/blk", stat.S_IFBLK | 0o644, os.makedev(7, 0))
+        fd = s.open("d", os.O_RDONLY | os.O_DIRECTORY)
+        s.dir_types(fd)
+        s.close(fd)
+
+    differential(scenario)
