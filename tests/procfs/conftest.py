@@ -9,7 +9,7 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -121,6 +121,18 @@ def host_mounts(pid: int) -> list[MountInfo]:
     return out
 
 
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"host child: no {what} after {timeout} s"
+        time.sleep(0.01)
+
+
+def _all_stopped(pid: int) -> bool:
+    tasks = os.listdir(f"/proc/{pid}/task")
+    return all(Path(f"/proc/{pid}/task/{t}/stat").read_bytes().split(b") ")[1][:1] == b"T" for t in tasks)
+
+
 THREADED = "import threading, time\nfor _ in range(2): threading.Thread(target=time.sleep, args=(1000,)).start()\n"
 
 
@@ -132,18 +144,10 @@ def stopped_child(request: pytest.FixtureRequest) -> Iterator[int]:
     child = subprocess.Popen(argv, env={"LXFS_TEST": "1", "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
     try:
         if request.param == "threads":
-            for _ in range(300):
-                if len(os.listdir(f"/proc/{child.pid}/task")) == 3:
-                    break
-                time.sleep(0.01)
+            _wait(lambda: len(os.listdir(f"/proc/{child.pid}/task")) == 3, "3 threads")
         time.sleep(0.05)
         os.kill(child.pid, signal.SIGSTOP)
-        for _ in range(300):  # the group stop reaches every thread
-            tasks = os.listdir(f"/proc/{child.pid}/task")
-            states = [Path(f"/proc/{child.pid}/task/{t}/stat").read_bytes().split(b") ")[1][:1] for t in tasks]
-            if set(states) == {b"T"}:
-                break
-            time.sleep(0.01)
+        _wait(lambda: _all_stopped(child.pid), "the group stop")  # it reaches every thread
         time.sleep(0.02)
         yield child.pid
     finally:
