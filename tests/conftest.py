@@ -216,6 +216,14 @@ class HostSys(Sys):
     def _umask(self, mask: int) -> int:
         return os.umask(mask)
 
+    def _become_ids(self, ruid: int, euid: int, rgid: int, egid: int) -> None:
+        """Different real and effective ids (a set-id program); fsuid/fsgid follow the effective."""
+        if os.geteuid() != 0:
+            os.setresuid(-1, 0, -1)
+        os.setgroups([])
+        os.setresgid(rgid, egid, 0)
+        os.setresuid(ruid, euid, 0)
+
     def _open(self, path: Path_, flags: int, mode: int = 0o666, dir: int | None = None) -> int:
         dfd, p = self._at(path, dir)
         return os.open(p, flags, mode, dir_fd=dfd)
@@ -433,6 +441,9 @@ class LxfsSys(Sys):
     def _umask(self, mask: int) -> int:
         old, self.ctx.umask = self.ctx.umask, mask & 0o777
         return old
+
+    def _become_ids(self, ruid: int, euid: int, rgid: int, egid: int) -> None:
+        self.ctx.creds = Credentials(ruid, rgid, euid, egid, 0, 0, euid, egid, ())
 
     def _open(self, path: Path_, flags: int, mode: int = 0o666, dir: int | None = None) -> int:
         file = self.ns.openat(self.ctx, self._dirf(dir), _b(path), flags, mode)

@@ -314,3 +314,25 @@ def test_xattr_namespaces_as_user(differential: Diff) -> None:
         s.listxattr("mine")
 
     differential(scenario)
+
+
+def test_access_uses_real_ids_unless_eaccess(differential: Diff) -> None:
+    def scenario(s):
+        _file(s, "rootonly", 0o600)
+        _file(s, "useronly", 0o600, USER, GROUP)
+        _file(s, "groupx", 0o070, 0, OTHER_GROUP)
+        s.mkdir("private", 0o700)
+        s.become_ids(USER, 0, GROUP, OTHER_GROUP)  # a set-uid-root program run by USER
+        for name in ("rootonly", "useronly", "groupx", "private"):
+            for mode in (R, W, X):
+                s.access(name, mode)
+                s.access(name, mode, AT_EACCESS)
+        s.close(s.open("rootonly", os.O_RDONLY))  # open uses the effective (fs) ids
+        s.become_ids(0, USER, 0, GROUP)  # the reverse: real root, effective USER
+        for name in ("rootonly", "useronly", "groupx"):
+            s.access(name, R)
+            s.access(name, R, AT_EACCESS)
+        s.open("rootonly", os.O_RDONLY)
+        s.mkdir("private/x")
+
+    differential(scenario)
