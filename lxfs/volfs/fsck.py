@@ -74,8 +74,11 @@ def _scan(conn: Connection, chunk_size: int, alive: Callable[[int, int, int], bo
         )
     }
     root = inodes.get(ROOT_INO)
-    if root is None or not stat.S_ISDIR(root.mode):
-        add(Problem("root", ROOT_INO, "the root directory is missing or not a directory"))
+    if root is None:
+        add(Problem("root", ROOT_INO, "the root directory is missing"))
+        inodes[ROOT_INO] = _Inode(stat.S_IFDIR | 0o755, 2, 0, 0, False, ROOT_INO)  # as repair recreates it
+    elif not stat.S_ISDIR(root.mode):
+        add(Problem("root-type", ROOT_INO, "the root is not a directory"))
 
     names: dict[int, list[tuple[int, bytes]]] = defaultdict(list)  # ino -> its (parent, name)s
     children: dict[int, list[int]] = defaultdict(list)  # directory -> child inos
@@ -143,8 +146,11 @@ def _scan(conn: Connection, chunk_size: int, alive: Callable[[int, int, int], bo
         else:
             expected = len(links)
         if ino not in reached and ino not in orphans and ino not in dead:
-            kind = "disconnected" if links else "lost-inode"
-            add(Problem(kind, ino, "not reachable from the root and not held open"))
+            if not links:
+                add(Problem("lost-inode", ino, "no name and not held open"))
+            elif stat.S_ISDIR(node.mode):
+                # A detached subtree or a cycle; the files inside come back with their directory.
+                add(Problem("disconnected", ino, "directory not reachable from the root"))
         if node.nlink != expected and not (ino in orphans and node.nlink == 0):
             add(Problem("nlink", ino, f"nlink is {node.nlink}, expected {expected}"))
         if stat.S_ISLNK(node.mode) and not node.has_target:
@@ -207,7 +213,7 @@ def _orphan_alive(fs: VolFs, ino: int, pid: int, start_time: int) -> bool:
 
 def repair(fs_or_path: VolFs | str | os.PathLike[str]) -> list[Problem]:
     """Fix what can be fixed; returns the problems found before repairing. Check again for what is left
-    (only a missing root and names with '/' or NUL are left as they are)."""
+    (a root that is not a directory and invalid names are left as they are)."""
     if isinstance(fs_or_path, VolFs):
         return _repair_fs(fs_or_path)
     with VolFs.open(fs_or_path) as fs:
@@ -218,7 +224,7 @@ def _repair_fs(fs: VolFs) -> list[Problem]:
     found = _check_fs(fs)
     if not found:
         return found
-    for _ in range(4):  # a fix may expose another (a dropped dentry leaves a lost inode)
+    for _ in range(64):  # a fix may expose another (a dropped dentry leaves a lost inode)
         problems = _check_fs(fs)
         if not problems:
             break
@@ -237,6 +243,25 @@ def _fix(fs: VolFs, conn: Connection, problems: list[Problem]) -> None:
     for problem in problems:
         by_kind[problem.kind].append(problem)
 
+    if by_kind["root"]:
+        now = time.time_ns()
+        conn.execute(
+            insert(i).values(
+                ino=ROOT_INO,
+                mode=stat.S_IFDIR | 0o755,
+                nlink=2,
+                uid=0,
+                gid=0,
+                rdev=0,
+                size=0,
+                blocks=0,
+                atime=now,
+                mtime=now,
+                ctime=now,
+                generation=0,
+                parent=ROOT_INO,
+            )
+        )
     if by_kind["dangling-dentry"] or by_kind["bad-parent"]:
         conn.execute(delete(d).where(d.c.ino.not_in(select(i.c.ino))))
         conn.execute(delete(d).where(d.c.parent.not_in(_inodes_of_type(stat.S_IFDIR))))
@@ -282,8 +307,9 @@ def _fix(fs: VolFs, conn: Connection, problems: list[Problem]) -> None:
         conn.execute(update(i).where(i.c.ino == p.ino).values(target=b"", size=0))
     if by_kind["disconnected"] or by_kind["lost-inode"]:
         lost_found = _lost_found(fs, conn)
-        for p in by_kind["disconnected"]:
-            # Detach the subtree (breaking any cycle) and hang it under lost+found.
+        for p in by_kind["disconnected"][:1]:
+            # Detach one subtree (breaking its cycle, if any) and hang it under lost+found; the next
+            # pass sees what is still unreachable, so a detached tree keeps its shape.
             conn.execute(delete(d).where(d.c.ino == p.ino))
             _link(conn, lost_found, b"#%d" % p.ino, p.ino)
         for p in by_kind["lost-inode"]:

@@ -21,6 +21,7 @@ from sqlalchemy.pool import StaticPool
 from lxfs.volfs.schema import PAGE_SIZE
 
 BUSY_TIMEOUT_S = 5.0
+MMAP_SIZE = 1 << 30
 CHECKPOINT_AFTER = 16 * 1024 * 1024  # WAL bytes not yet copied into the database
 CHECKPOINT_NOW = 256 * 1024 * 1024  # ... beyond this the committing call checkpoints itself
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is cut back to this after a reset
@@ -98,6 +99,9 @@ def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> tuple[Engi
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA cache_size = -65536")  # KiB: 64 MiB of page cache
+        # Read the database file through mmap (no pread + copy per page): measured on 16 KiB pages,
+        # 256 MiB of chunks, sequential reads 204-208 -> 681-869 MB/s, random 4 KiB 230-390 -> 140-200 us.
+        cur.execute(f"PRAGMA mmap_size = {MMAP_SIZE}")
         # Checkpoints run on the Checkpointer thread, not inside a syscall's commit (see there).
         cur.execute("PRAGMA wal_autocheckpoint = 0")
         cur.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")

@@ -72,6 +72,7 @@ CORRUPTIONS: dict[str, Callable[[VolFs], None]] = {
     "dentry-hash": lambda fs: _sql(fs, "UPDATE dentry SET hash = 12345 WHERE name = CAST('g' AS BLOB)"),
     "dentry-type": lambda fs: _sql(fs, "UPDATE dentry SET type = 1 WHERE name = CAST('g' AS BLOB)"),
     "dotdot": lambda fs: _sql(fs, "UPDATE inode SET parent = 1 WHERE ino = ?", _ino(fs, b"d", b"sub")),
+    "root": lambda fs: _sql(fs, "DELETE FROM inode WHERE ino = 1"),
     "blocks": lambda fs: _sql(fs, "UPDATE inode SET blocks = 1 WHERE ino = ?", _ino(fs, b"f")),
     "symlink-target": lambda fs: _sql(fs, "UPDATE inode SET target = NULL WHERE ino = ?", _ino(fs, b"l")),
     "linked-orphan": lambda fs: _sql(  # held by a live process (our parent), but still linked
@@ -124,6 +125,21 @@ def test_check_by_path_sees_dead_orphan_and_open_reaps_it(image: Path) -> None:
     with VolFs.open(image) as fs:  # open reaps orphans whose holder is gone
         assert fs._db.execute("SELECT count(*) FROM inode WHERE ino = ?", (f,)).fetchone() == (0,)
     assert fsck.check(image) == []
+
+
+def test_repair_of_a_detached_cycle_keeps_the_subtree_shape(image: Path) -> None:
+    with _populated(image) as fs:
+        d, sub, g = _ino(fs, b"d"), _ino(fs, b"d", b"sub"), _ino(fs, b"d", b"g")
+        _sql(fs, "UPDATE dentry SET parent = ? WHERE name = CAST('d' AS BLOB)", sub)  # d/sub/d/sub/...
+        kinds = {p.kind for p in fsck.check(fs)}
+        assert "disconnected" in kinds
+        fsck.repair(fs)
+        assert fsck.check(fs) == []
+        lf = _ino(fs, b"lost+found")
+        moved = fs.lookup(lf, b"#%d" % d) or fs.lookup(lf, b"#%d" % sub)
+        assert moved in (d, sub)
+        assert fs.lookup(d, b"g") == g  # the file stayed in its directory
+        assert {fs.lookup(d, b"sub"), fs.lookup(sub, b"d")} - {None} != set()
 
 
 def test_problem_str_is_readable() -> None:
