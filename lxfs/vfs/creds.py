@@ -93,9 +93,17 @@ class FsContext:
     def root(self) -> Location:
         return self._root
 
+    @root.setter
+    def root(self, loc: Location) -> None:
+        self.set_root(loc)
+
     @property
     def cwd(self) -> Location:
         return self._cwd
+
+    @cwd.setter
+    def cwd(self, loc: Location) -> None:
+        self.set_cwd(loc)
 
     def set_cwd(self, loc: Location) -> None:
         _hold(loc)
