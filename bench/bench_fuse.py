@@ -205,7 +205,8 @@ def report(results: dict[str, list[dict[str, float]]], size_mib: int, nfiles: in
         "## FUSE (bench/bench_fuse.py)",
         "",
         f"`lxfs mount` of a fresh on-disk image vs the host's tmpfs, same run; {size_mib} MiB file;"
-        f" median of {runs} run(s). Cold = after a remount.",
+        f" median of {runs} run(s). Cold = after a remount. Host load average during the run:"
+        f" {os.getloadavg()[1]:.1f} on {os.cpu_count()} CPUs.",
         "",
         "| what | lxfs mount | host tmpfs | ratio | VFS direct, no FUSE | target |",
         "|---|---|---|---|---|---|",

@@ -264,10 +264,15 @@ class FuseAdapter:
             raise FsError(errno.ESTALE)
         return node
 
+    def _cd(self, loc: Location) -> None:
+        """Make ``loc`` the context's cwd (it holds an inode reference: change it only when needed)."""
+        if self.ctx.cwd != loc:
+            self.ctx.set_cwd(loc)
+
     def _in(self, nodeid: int) -> _Node:
         """Make directory ``nodeid`` the cwd for a name-relative VFS call."""
         node = self._node(nodeid)
-        self.ctx.set_cwd(node.loc)
+        self._cd(node.loc)
         return node
 
     def _entry_for(self, parent: _Node, name: bytes, loc: Location, s: Stat) -> EntryParam:
@@ -330,7 +335,7 @@ class FuseAdapter:
         if node.loc == self.ns.root:
             return b"/"
         for parent, name in reversed(node.names):
-            self.ctx.set_cwd(parent)
+            self._cd(parent)
             try:
                 loc, _ = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
             except FsError:
@@ -411,7 +416,7 @@ class FuseAdapter:
         ctx = self.ctx
         ns = self.ns
         a: c_stat = attr.contents
-        ctx.set_cwd(node.loc)
+        self._cd(node.loc)
         if to_set & FUSE_SET_ATTR_MODE:
             if file is not None:
                 file.fchmod(ctx.creds, a.st_mode & 0o7777)
@@ -429,7 +434,7 @@ class FuseAdapter:
                 file.truncate(a.st_size, ctx.creds)
             else:
                 ns.truncate(ctx, self._named(node), a.st_size)
-                ctx.set_cwd(node.loc)
+                self._cd(node.loc)
         times_mask = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW
         if to_set & times_mask:
             times = (
@@ -446,12 +451,12 @@ class FuseAdapter:
         reply_attr(req, st, self.options.attr_timeout)
 
     def op_access(self, req: int, nodeid: int, mask: int) -> None:
-        self.ctx.set_cwd(self._node(nodeid).loc)
+        self._cd(self._node(nodeid).loc)
         self.ns.faccessat(self.ctx, None, b"", mask, AT_EACCESS | AT_EMPTY_PATH)
         reply_err(req, 0)
 
     def op_readlink(self, req: int, nodeid: int) -> None:
-        self.ctx.set_cwd(self._node(nodeid).loc)
+        self._cd(self._node(nodeid).loc)
         reply_readlink(req, self.ns.readlinkat(self.ctx, None, b""))
 
     def op_statfs(self, req: int, nodeid: int) -> None:
@@ -488,13 +493,13 @@ class FuseAdapter:
     def op_link(self, req: int, nodeid: int, newparent: int, newname: bytes) -> None:
         node = self._node(nodeid)
         p = self._node(newparent)
-        self.ctx.set_cwd(node.loc)
+        self._cd(node.loc)
         target = OpenFile(self.ns, p.loc, os.O_PATH)  # the new name's directory as a dirfd
         try:
             self.ns.linkat(self.ctx, None, b"", target, newname, AT_EMPTY_PATH)
         finally:
             target.close()
-        self.ctx.set_cwd(p.loc)
+        self._cd(p.loc)
         reply_entry(req, self._lookup(p, newname))
 
     def op_unlink(self, req: int, parent: int, name: bytes) -> None:
@@ -647,7 +652,7 @@ class FuseAdapter:
         used = 0
         bare = EntryParam()
         ctx = self.ctx
-        ctx.set_cwd(dir_node.loc)
+        self._cd(dir_node.loc)
         resolve = self.ns.resolve
         full = False
         while not full:
