@@ -188,7 +188,7 @@ exit 5
 
 PS_SCRIPT = r"""
 ps -o pid,comm | grep -c "^ *[0-9]* ps$"
-sleep 2 & ps -o pid,comm | grep -c "^ *$! sleep"; kill $! 2>/dev/null; wait
+sleep 2 & sleep 0.5; ps -o pid,comm | grep -c "^ *$! sleep"; kill $! 2>/dev/null; wait
 """
 
 
