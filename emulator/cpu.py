@@ -227,6 +227,8 @@ class Cpu:
         return min(inside) if inside else page
 
     def close(self) -> None:
+        """Remove the hooks and drop the Uc (uc_close frees its regions; the host buffers are the caller's)."""
         if not self.closed:
             self.closed = True
             self.engine.close()
+            del self.uc

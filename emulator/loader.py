@@ -92,7 +92,34 @@ def resolve_script(path: bytes, data: bytes, argv: list[bytes], read_file: ReadF
     raise FsError(errno.ELOOP)
 
 
-def _parse(data: bytes, what: str) -> ELFFile:
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A program header, as pyelftools parsed it."""
+
+    p_type: str
+    p_offset: int
+    p_vaddr: int
+    p_filesz: int
+    p_memsz: int
+    p_flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class ElfHeader:
+    e_type: str
+    e_entry: int
+    e_phoff: int
+    e_phnum: int
+    e_phentsize: int
+    segments: tuple[Segment, ...]
+
+
+# Parsed headers by (size, hash) of the file: pyelftools costs ~10 ms per file and fork+exec loops run the
+# same few programs (bytes objects cache their hash, so a repeated exec of cached data costs nothing).
+_HEADERS: dict[tuple[int, int], ElfHeader] = {}
+
+
+def _parse(data: bytes, what: str) -> ElfHeader:
     if len(data) < 64 or data[:4] != b"\x7fELF":
         raise ExecError(errno.ENOEXEC, f"{what}: not an ELF file")
     if data[4] != 2:
@@ -102,22 +129,34 @@ def _parse(data: bytes, what: str) -> ELFFile:
     machine, = struct.unpack_from("<H", data, 18)  # fmt: skip
     if machine != EM_X86_64:
         raise ExecError(errno.ENOEXEC, f"{what}: ELF for machine {machine}, not x86-64")
+    key = (len(data), hash(data))
+    cached = _HEADERS.get(key)
+    if cached is not None:
+        return cached
     try:
         elf = ELFFile(io.BytesIO(data))
         if elf["e_type"] not in ("ET_EXEC", "ET_DYN"):
             raise ExecError(errno.ENOEXEC, f"{what}: ELF type {elf['e_type']} is not executable")
         if elf["e_phoff"] + elf["e_phnum"] * elf["e_phentsize"] > len(data) or elf["e_phnum"] == 0:
             raise ExecError(errno.ENOEXEC, f"{what}: truncated ELF program headers")
-        list(elf.iter_segments())
+        segs = tuple(
+            Segment(h.p_type, h.p_offset, h.p_vaddr, h.p_filesz, h.p_memsz, h.p_flags)
+            for h in (seg.header for seg in elf.iter_segments())
+        )
+        hdr = elf.header
+        header = ElfHeader(hdr.e_type, hdr.e_entry, hdr.e_phoff, hdr.e_phnum, hdr.e_phentsize, segs)
     except (ELFError, struct.error, ValueError) as exc:
         raise ExecError(errno.ENOEXEC, f"{what}: malformed ELF ({exc})") from None
-    return elf
+    if len(_HEADERS) > 64:
+        _HEADERS.clear()
+    _HEADERS[key] = header
+    return header
 
 
 def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool, path: bytes = b"") -> ElfImage:
     """Map the PT_LOAD segments of an ELF file (copies of the file pages, zero-filled bss)."""
     elf = _parse(data, what)
-    segs = [s.header for s in elf.iter_segments()]
+    segs = elf.segments
     loads = [h for h in segs if h.p_type == "PT_LOAD"]
     if not loads:
         raise ExecError(errno.ENOEXEC, f"{what}: no PT_LOAD segment")
@@ -131,7 +170,7 @@ def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool, path: byte
     lo = min(h.p_vaddr for h in loads) & PAGE_MASK
     hi = max(h.p_vaddr + h.p_memsz for h in loads)
     bias = 0
-    if elf["e_type"] == "ET_DYN":
+    if elf.e_type == "ET_DYN":
         span = page_up(hi) - lo
         base = ELF_ET_DYN_BASE if main and mm.is_free(ELF_ET_DYN_BASE, ELF_ET_DYN_BASE + span) else 0
         if not base:
@@ -167,15 +206,15 @@ def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool, path: byte
             phdr = h.p_vaddr + bias
     if not phdr:
         for h in loads:
-            if h.p_offset <= elf["e_phoff"] < h.p_offset + h.p_filesz:
-                phdr = h.p_vaddr + bias + elf["e_phoff"] - h.p_offset
+            if h.p_offset <= elf.e_phoff < h.p_offset + h.p_filesz:
+                phdr = h.p_vaddr + bias + elf.e_phoff - h.p_offset
     code = [h for h in loads if h.p_flags & 1]
     datas = [h for h in loads if not h.p_flags & 1]
     return ElfImage(
-        entry=elf["e_entry"] + bias,
+        entry=elf.e_entry + bias,
         phdr=phdr,
-        phnum=elf["e_phnum"],
-        phent=elf["e_phentsize"],
+        phnum=elf.e_phnum,
+        phent=elf.e_phentsize,
         bias=bias,
         lo=lo + bias,
         hi=hi + bias,

@@ -30,7 +30,7 @@ STACK_TOP = TASK_SIZE
 STACK_RESERVE = 8 << 20  # RLIMIT_STACK's default; stack growth happens inside this reservation
 STACK_INITIAL = 132 << 10
 MMAP_BASE = 0x7FFF_F000_0000 - STACK_RESERVE - (1 << 28)  # below the stack gap, as mmap_base()
-HEAP_RESERVE = 1 << 30
+HEAP_RESERVE = 256 << 20  # brk beyond this fails and malloc falls back to mmap, as under a low RLIMIT_DATA
 MMAP_MIN_ADDR = 0x10000
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -489,13 +489,21 @@ class AddressSpace:
         return child
 
     def destroy(self) -> None:
-        """Unmap everything (last user gone): shared file pages are written back."""
-        for v in list(self.vmas):
+        """The last user is gone: write shared file pages back and free the buffers. The Uc goes away
+        whole, so its physical regions are not unmapped one by one (uc_mem_unmap walks every page of a
+        region to invalidate translations: 15 ms for the heap reservation)."""
+        for v in self.vmas:
             self.writeback(v)
-            self._detach(v.buf)
+        self.cpu.close()
+        for p_id, _p in list(self._phys.items()):
+            del self._phys[p_id]
+        bufs = {id(v.buf): v.buf for v in self.vmas}
+        for buf in bufs.values():
+            buf.users -= 1
+            if buf.users == 0:
+                buf.release()
         self.vmas.clear()
         self._starts.clear()
-        self.cpu.close()
 
     def total(self) -> int:
         return sum(v.end - v.start for v in self.vmas)

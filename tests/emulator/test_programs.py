@@ -67,3 +67,18 @@ def test_compute_sieve(tmp_path: Path, flavour: str) -> None:
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_atomic_increments_from_four_threads_are_exact_under_preemption(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "atomics", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_execve_errors_enoexec_eacces_enoent_leave_the_caller_running(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "exec_errors", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_uid_gid_calls_follow_linux_rules_after_dropping_root(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "creds", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_proc_self_agrees_with_syscalls(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "procself", flavour, ["arg1"])
