@@ -23,8 +23,9 @@ __all__ = ["DirEntry", "FdTable", "OpenFile", "Stat"]
 
 O_ACCMODE = os.O_ACCMODE
 O_LARGEFILE = 0o100000  # x86-64 Linux's value; open() forces it on 64-bit (F_GETFL shows it)
+O_ASYNC = 0o20000  # FASYNC
 # fcntl(F_SETFL) may change only these (fs/fcntl.c SETFL_MASK)
-SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_NDELAY | os.O_DIRECT | os.O_NOATIME | 0o20000  # | O_ASYNC
+SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | os.O_NDELAY | os.O_DIRECT | os.O_NOATIME | O_ASYNC
 _NOT_STATUS = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 O_PATH = os.O_PATH
 MAX_RW = 0x7FFFF000  # MAX_RW_COUNT
@@ -33,7 +34,6 @@ MAX_OFF = (1 << 63) - 1
 FIONREAD = 0x541B
 FIONBIO = 0x5421
 FIOASYNC = 0x5452
-O_ASYNC = 0o20000
 
 
 def dirent_reclen(name: bytes) -> int:
