@@ -82,6 +82,10 @@ class JobControl(Protocol):
         """The session of process group ``pgid``, or None if no such group exists."""
         ...
 
+    def ctty_of(self, sid: int) -> Tty | None:
+        """The controlling terminal of session ``sid`` (what set_ctty recorded)."""
+        ...
+
 
 class NoJobControl:
     """Job control for terminals nobody's processes use: no caller, signals are recorded."""
@@ -99,6 +103,9 @@ class NoJobControl:
         return None
 
     def pgrp_session(self, pgid: int) -> int | None:
+        return None
+
+    def ctty_of(self, sid: int) -> Tty | None:
         return None
 
 

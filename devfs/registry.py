@@ -9,7 +9,7 @@ import stat
 from collections.abc import Callable
 
 from devfs.devices import HostTerminal, MemDevice, RandomDevice
-from devfs.pty import PTY_SLAVE_MAJOR, Devpts, JobControl, NoJobControl, TtyFile
+from devfs.pty import PTY_SLAVE_MAJOR, Devpts, JobControl, NoJobControl, Tty, TtyFile
 from lxfs.tmpfs import TmpFs
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import FileOps, SetAttr
@@ -72,6 +72,10 @@ class Devices:
             self._console = HostTerminal(0, 1, self.jobs)
         return self._console
 
+    def controlling_tty(self, sid: int) -> Tty | None:
+        """Session ``sid``'s terminal: /proc/PID/stat shows its ``tty_nr`` and foreground ``pgrp``."""
+        return self.jobs.ctty_of(sid)
+
     def register(self, kind: int, major: int, minor: int, factory: Factory) -> None:
         self._table[(kind, major, minor)] = factory
 
@@ -86,7 +90,7 @@ class Devices:
     def _open_ctty(self, flags: int) -> FileOps:
         """/dev/tty: the caller's controlling terminal (tty_open_current_tty), else ENXIO."""
         caller = self.jobs.caller()
-        ctty = caller.ctty if caller is not None else None
+        ctty = self.jobs.ctty_of(caller.sid) if caller is not None else None
         if ctty is None:
             raise FsError(errno.ENXIO)
         for pair in self.devpts.pairs.values():

@@ -49,7 +49,7 @@ class KernelJobs:
             s for s in (signal.SIGTTIN, signal.SIGTTOU) if sig.is_ignored(proc, s) or task.sigmask >> (s - 1) & 1
         )
         return Caller(
-            proc.pid, proc.pgid, proc.sid, uid=proc.creds.euid, ctty=self.cttys.get(proc.sid),
+            proc.pid, proc.pgid, proc.sid, uid=proc.creds.euid, ctty=self.ctty_of(proc.sid),
             session_leader=proc.sid == proc.pid, ignored=ignored, orphaned_pgrp=self._orphaned(proc.pgid),
         )  # fmt: skip
 
@@ -78,6 +78,9 @@ class KernelJobs:
             if proc.pgid == pgid and not proc.zombie:
                 return proc.sid
         return None
+
+    def ctty_of(self, sid: int) -> Tty | None:
+        return self.cttys.get(sid)
 
 
 def attach_terminal(kernel: Kernel, proc: Process, in_fd: int = 0, out_fd: int = 1) -> Any:

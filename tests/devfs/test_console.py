@@ -35,6 +35,9 @@ class Jobs:
     def pgrp_session(self, pgid: int) -> int | None:
         return 7
 
+    def ctty_of(self, sid: int) -> Tty | None:
+        return self.ctty
+
 
 @pytest.fixture
 def user_terminal() -> Iterator[tuple[int, int]]:

@@ -57,6 +57,9 @@ class Jobs:
     def pgrp_session(self, pgid: int) -> int | None:
         return next((sid for pg, sid in self.procs.values() if pg == pgid), None)
 
+    def ctty_of(self, sid: int) -> Tty | None:
+        return self.ctty.get(sid)
+
 
 def _ioctl(ops: PtyMaster | PtySlaveFile, request: int, value: bytes = b"", arg: int = ARG) -> bytes | int:
     mem = Mem({ARG: bytes(64)})
@@ -434,3 +437,12 @@ def test_poll_masks_match_host(host_pty: tuple[int, int]) -> None:
         _settle(hm)
         assert slave.poll(None) == _host_poll(hs), keys  # type: ignore[arg-type]
         assert master.poll(None) == _host_poll(hm), keys  # type: ignore[arg-type]
+
+
+def test_devices_report_the_controlling_terminal_for_proc() -> None:
+    jobs = Jobs()
+    devices = Devices(jobs)
+    _, slave = _open_pair(devices)
+    tty = devices.controlling_tty(100)
+    assert tty is slave.tty and tty.tty_nr == (136 << 8) and tty.pgrp == 100
+    assert devices.controlling_tty(200) is None
