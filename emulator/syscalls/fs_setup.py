@@ -119,9 +119,19 @@ def setup_init(kernel: Kernel, proc: Process, stdio: tuple[int, ...] = (0, 1, 2)
         side.ns.chdir(ctx, cwd)
     proc.fs = ctx
     proc.umask = ctx.umask
-    table = FdTable(proc.rlimits.get(7, (1024, 1024))[0])
+    table = FdTable(proc.rlimits.get(7, (1024, 1024))[0])  # RLIMIT_NOFILE
+    closed = []
     for hfd in stdio:
-        table.install(_host_file(side, ctx, hfd), False)
+        try:
+            file = _host_file(side, ctx, hfd)
+        except OSError:
+            # a closed host fd stays closed for the guest: hold its number, then free it
+            file = side.ns.open_anon(ctx, stat.S_IFIFO | 0o600, os.O_RDONLY, HostStream(-1), b"pipe:[%d]")
+            closed.append(table.install(file, False))
+            continue
+        table.install(file, False)
+    for fd in closed:
+        table.close(fd)
     proc.fdtable = table
     side.users[id(table)] = 1
     side.users[id(ctx)] = 1
