@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -130,7 +131,8 @@ def import_into(
     archive raises ToolError after everything before the damage was stored."""
     warn = warn or Warn()
     src_path = Path(src)
-    if not src_path.exists():
+    from_stdin = os.fspath(src) == "-"
+    if not from_stdin and not src_path.exists():
         raise ToolError(f"{src}: no such file or directory")
     if not dest.startswith(b"/"):
         dest = b"/" + dest
@@ -140,7 +142,13 @@ def import_into(
             raise ToolError(f"{describe(dest[1:])}: no such directory in the image")
         writer = ImageWriter(image, warn, dest)
         failure: str | None = None
-        if src_path.is_dir():
+        if from_stdin:
+            with progress("importing stdin", None, show_progress) as advance:
+                try:
+                    writer.put_all(read_tar(sys.stdin.buffer, warn, advance))
+                except ArchiveError as exc:
+                    failure = f"stdin: {exc}; the members before it were stored"
+        elif src_path.is_dir():
             with progress(f"importing {src}", None, show_progress) as advance:
                 writer.on_bytes = advance
                 writer.put_all(read_host_tree(os.fsencode(src_path), warn))
@@ -164,34 +172,48 @@ def export_image(
     root: bytes = b"/",
     show_progress: bool | None = None,
 ) -> int:
-    """Write the image's tree (from ``root``) as a PAX tar at ``out`` (compressed by its suffix);
-    returns the number of entries. ``out`` appears only when complete."""
+    """Write the image's tree (from ``root``) as a PAX tar at ``out`` (compressed by its suffix; ``-``
+    is stdout, uncompressed); returns the number of entries. ``out`` appears only when complete."""
     warn = warn or Warn()
+    if os.fspath(out) == "-":
+        with _user_errors(image_path), ImageFs.open(image_path, readonly=True) as image:
+            return _write_tar(image, sys.stdout.buffer, "", warn, root, Path(image_path).name, show_progress)
     target = Path(out)
     tmp = _temp_beside(target)
-    count = 0
     with _user_errors(image_path), ImageFs.open(image_path, readonly=True) as image:
         try:
             with open(tmp, "wb") as raw:
-                stream = compressed_writer(raw, compression_for(target.name))
-                writer = TarWriter(stream, warn)
-                try:
-                    with progress(f"exporting {Path(image_path).name}", None, show_progress) as advance:
-                        for entry, regions in read_image(image, root):
-                            writer.add(entry, regions)
-                            count += 1
-                            advance(entry.size)
-                    writer.close()
-                except BaseException:
-                    writer.abandon()
-                    raise
-                finally:
-                    if stream is not raw:
-                        stream.close()
+                count = _write_tar(
+                    image, raw, compression_for(target.name), warn, root, Path(image_path).name, show_progress
+                )
             os.replace(tmp, target)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+    return count
+
+
+def _write_tar(
+    image: ImageFs, raw: Any, compression: str, warn: Warn, root: bytes, label: str, show_progress: bool | None
+) -> int:
+    stream = compressed_writer(raw, compression)
+    writer = TarWriter(stream, warn)
+    count = 0
+    try:
+        with progress(f"exporting {label}", None, show_progress) as advance:
+            for entry, regions in read_image(image, root):
+                writer.add(entry, regions)
+                count += 1
+                advance(entry.size)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        if stream is not raw:
+            stream.close()
+        else:
+            raw.flush()
     return count
 
 

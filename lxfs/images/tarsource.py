@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import bz2
+import contextlib
 import gzip
+import io
 import lzma
 import os
 import stat
@@ -14,7 +16,7 @@ import tarfile
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -146,13 +148,19 @@ def _file_data(tar: tarfile.TarFile, info: tarfile.TarInfo) -> Callable[[], Iter
     return segments
 
 
-def read_tar(path: os.PathLike[str] | str, warn: Warn, on_read: Callable[[int], None] | None = None) -> Iterator[Entry]:
-    """The members of the tar at ``path`` as Entries, in archive order. Each entry's data must be
-    consumed before the next entry is requested (the archive is read as a stream). Raises ArchiveError
-    for a damaged archive, after yielding every complete member before the damage."""
-    with open(path, "rb") as fh:
-        kind = compression_of(fh.read(8))
-        fh.seek(0)
+def read_tar(
+    source: os.PathLike[str] | str | BinaryIO, warn: Warn, on_read: Callable[[int], None] | None = None
+) -> Iterator[Entry]:
+    """The members of the tar at ``source`` (a path, or a binary stream such as stdin) as Entries, in
+    archive order. Each entry's data must be consumed before the next entry is requested (the archive
+    is read as a stream). Raises ArchiveError for a damaged archive, after yielding every complete
+    member before the damage."""
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, (str, os.PathLike)):
+            fh: Any = stack.enter_context(open(source, "rb"))
+        else:
+            fh = source if hasattr(source, "peek") else io.BufferedReader(source)
+        kind = compression_of(fh.peek(8)[:8])  # without consuming: pipes cannot seek back
         counted_raw = CountingReader(fh, on_read)
         try:
             stream = decompressed(counted_raw, kind)

@@ -219,3 +219,22 @@ def test_export_round_trips_through_the_cli(image: Path, tmp_path: Path) -> None
     assert lxfs("import", second, out_tar, "--path", "/srv").returncode == 0
     assert listing(second, b"/srv") == [b"d", b"g"]
     assert fsck.check(second) == []
+
+
+def test_import_from_stdin_and_export_to_stdout(image: Path, tmp_path: Path) -> None:
+    tar = small_tar(tmp_path / "t.tar", {"a": b"from a pipe", "d/b": b"x" * 70_000})
+    cli = [sys.executable, "-c", "from lxfs.cli import main; main()"]
+    with open(tar, "rb") as stdin:
+        out = subprocess.run([*cli, "import", str(image), "-", "--path", "/srv"], stdin=stdin, capture_output=True)
+    assert (out.returncode, out.stderr) == (0, b"")
+    out = subprocess.run([*cli, "export", str(image), "-", "--path", "/srv"], capture_output=True)
+    assert out.returncode == 0
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as t:
+        assert sorted(t.getnames()) == [".", "a", "d", "d/b"]
+        member = t.extractfile("a")
+        assert member is not None and member.read() == b"from a pipe"
+    # A cut stream on stdin: one error, the complete members stored.
+    cut = tar.read_bytes()[:1536]
+    out = subprocess.run([*cli, "import", str(image), "-", "--path", "/tmp"], input=cut, capture_output=True)
+    assert out.returncode == 1 and out.stderr.count(b"lxfs: error: stdin:") == 1
+    assert fsck.check(image) == []
