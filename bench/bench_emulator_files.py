@@ -3,7 +3,7 @@ create/stat/unlink of small files) natively on the host's /tmp, under qemu-x86_6
 image; and a busybox shell loop that forks/execs an applet per iteration (native chroot vs lxfs).
 The getpid/compute/fork parts are in bench_emulator.py.
 
-    python bench/bench_emulator_files.py [--runs 3]      # prints a markdown table
+    python bench/bench_emulator_files.py [--runs 3] [--write]   # --write updates bench/RESULTS.md
 """
 
 from __future__ import annotations
@@ -68,12 +68,25 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def write_section(text: str) -> None:
+    results = Path(__file__).with_name("RESULTS.md")
+    start, end = "<!-- emulator-files:start -->", "<!-- emulator-files:end -->"
+    body = results.read_text() if results.exists() else "# Benchmark results\n"
+    block = f"{start}\n{text}\n{end}"
+    if start in body and end in body:
+        body = body[: body.index(start)] + block + body[body.index(end) + len(end) :]
+    else:
+        body = body.rstrip("\n") + "\n\n" + block + "\n"
+    results.write_text(body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mib", type=int, default=16)
     ap.add_argument("--files", type=int, default=500)
     ap.add_argument("--loops", type=int, default=200)
+    ap.add_argument("--write", action="store_true", help="update this section of bench/RESULTS.md")
     args = ap.parse_args()
 
     from lxfs.images import import_into, init_image
@@ -115,13 +128,24 @@ def main() -> None:
         nat = median([timed(["chroot", str(tree), "/bin/sh", "-c", loop]) for _ in range(args.runs)])
         lx = median([timed([*LXFS, "run", str(image), "--", "/bin/sh", "-c", loop]) for _ in range(args.runs)])
         rows.append((f"busybox sh loop ({args.loops} x echo > file; cat file)", nat, float("nan"), lx))
-        print("| workload | native s | qemu-x86_64 s | lxfs s | lxfs / native |")
-        print("|---|---|---|---|---|")
+        startup = median([timed([*LXFS, "run", str(image), "--", "/bin/true"]) for _ in range(args.runs)])
+        lines = [
+            "## Emulator: files and busybox (bench/bench_emulator_files.py)",
+            "",
+            f"Medians of {args.runs} runs, wall-clock seconds including `lxfs run` startup; the machine is shared,",
+            "so absolute figures are noisy.",
+            "",
+            "| workload | native s | qemu-x86_64 s | lxfs s | lxfs / native |",
+            "|---|---|---|---|---|",
+        ]
         for name, n, q, x in rows:
             qs = "n/a" if q != q else f"{q:.2f}"
-            print(f"| {name} | {n:.2f} | {qs} | {x:.2f} | {x / n:.0f}x |")
-        startup = median([timed([*LXFS, "run", str(image), "--", "/bin/true"]) for _ in range(args.runs)])
-        print(f"\n`lxfs run` of /bin/true (startup: Python, image open, mounts): {startup:.2f} s")
+            lines.append(f"| {name} | {n:.2f} | {qs} | {x:.2f} | {x / n:.0f}x |")
+        lines += ["", f"`lxfs run` of /bin/true (startup: Python imports, image open, mounts): {startup:.2f} s"]
+        text = "\n".join(lines)
+        print(text)
+        if args.write:
+            write_section(text)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
