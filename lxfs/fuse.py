@@ -568,6 +568,7 @@ class FuseAdapter:
             f.direct_io = 1  # synthetic files (/proc) and devices: no page cache, their size is 0
         else:
             f.keep_cache = self._keep_cache(node, file)
+        f.noflush = 1  # close(2) has nothing to flush: spare the kernel a FLUSH round trip per close
         f.fh = self._install(file)
         reply_open(req, fi)
 
@@ -581,6 +582,7 @@ class FuseAdapter:
             file.close()
             raise
         self.nodes[e.ino].cache_key = None
+        f.noflush = 1
         f.fh = self._install(file)
         reply_create(req, e, fi)
 
