@@ -80,7 +80,9 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_cmd(
         image: Annotated[Path, typer.Argument(help="An existing image.")],
-        src: Annotated[Path, typer.Argument(help="A tar archive (plain, gz, bz2, xz, zst; - for stdin) or a host directory.")],
+        src: Annotated[
+            Path, typer.Argument(help="A tar archive (plain, gz, bz2, xz, zst; - for stdin) or a host directory.")
+        ],
         path: Annotated[str, typer.Option("--path", help="The image directory to import into.")] = "/",
     ) -> None:
         """Import a tar archive or a host directory tree into an image (modes, owners, ns times, links,
@@ -97,7 +99,9 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         image: Annotated[Path, typer.Argument(help="An image.")],
-        out: Annotated[Path, typer.Argument(help="The tar to write: OUT.tar, .tar.gz, .tar.bz2, .tar.xz, .tar.zst (- for stdout).")],
+        out: Annotated[
+            Path, typer.Argument(help="The tar to write: OUT.tar, .tar.gz, .tar.bz2, .tar.xz, .tar.zst (- for stdout).")
+        ],
         path: Annotated[str, typer.Option("--path", help="The image directory to export.")] = "/",
     ) -> None:
         """Export an image (or one directory of it) as a PAX tar that imports back identically."""
