@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,10 +19,19 @@ from unicorn import UC_ARCH_X86, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_64
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import UcContext
 
-try:
-    from emulator._fastpath import Engine, start_timer, stop_timer
-except ImportError:  # no compiler at install time: the slower pure-ctypes engine (DESIGN.md)
-    from emulator._ctypes_engine import Engine, start_timer, stop_timer
+_engine: Any
+if os.environ.get("LXFS_CTYPES_ENGINE"):  # force the fallback (tests of the fallback itself)
+    from emulator import _ctypes_engine as _engine
+else:
+    try:
+        import emulator._fastpath
+
+        _engine = emulator._fastpath
+    except ImportError:  # no compiler at install time: the slower pure-ctypes engine (DESIGN.md)
+        from emulator import _ctypes_engine as _engine
+Engine = _engine.Engine
+start_timer = _engine.start_timer
+stop_timer = _engine.stop_timer
 
 __all__ = ["GPRS", "Cpu", "Dispatcher", "start_timer", "stop_timer"]
 

@@ -82,3 +82,11 @@ def test_uid_gid_calls_follow_linux_rules_after_dropping_root(tmp_path: Path, fl
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_proc_self_agrees_with_syscalls(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "procself", flavour, ["arg1"])
+
+
+@pytest.mark.parametrize("name", ["hello", "memory", "atomics"])
+def test_ctypes_fallback_engine_runs_programs_like_native(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LXFS_CTYPES_ENGINE", "1")
+    check(tmp_path, name, "glibc", ["x"] if name == "hello" else None)
