@@ -44,6 +44,9 @@ RETARGET_DENTRY = "UPDATE dentry SET ino = ?, type = ? WHERE parent = ? AND hash
 SET_PARENT = "UPDATE inode SET parent = ? WHERE ino = ?"
 ADD_NLINK = "UPDATE inode SET nlink = nlink + ? WHERE ino = ? RETURNING nlink"
 SET_NLINK = "UPDATE inode SET nlink = ? WHERE ino = ?"
+SET_ATTR = (
+    "UPDATE inode SET mode = ?, uid = ?, gid = ?, size = ?, blocks = ?, atime = ?, mtime = ?, ctime = ? WHERE ino = ?"
+)
 GET_SIZE = "SELECT size FROM inode WHERE ino = ?"
 SET_SIZE_BLOCKS = "UPDATE inode SET size = ?, blocks = ? WHERE ino = ?"
 ADD_BLOCKS = "UPDATE inode SET blocks = blocks + ? WHERE ino = ?"

@@ -413,36 +413,31 @@ class VolFs:
         self._writable()
         with self._txn:
             self._sync()
-            row = list(self._attr_row(ino))  # mode nlink uid gid rdev size blocks atime mtime ctime
-            sets: list[str] = []
-            args: list[int] = []
+            old = self._attr_row(ino)  # mode nlink uid gid rdev size blocks atime mtime ctime
+            mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime = old
             if changes.mode is not None:
-                row[0] = stat.S_IFMT(row[0]) | (changes.mode & 0o7777)
-                sets.append("mode = ?")
-                args.append(row[0])
-            for column, index, value in (
-                ("uid", 2, changes.uid),
-                ("gid", 3, changes.gid),
-                ("atime", 7, changes.atime_ns),
-                ("mtime", 8, changes.mtime_ns),
-                ("ctime", 9, changes.ctime_ns),
-            ):
-                if value is not None:
-                    row[index] = value
-                    sets.append(f"{column} = ?")
-                    args.append(value)
-            if changes.size is not None and changes.size != row[5]:
-                if not stat.S_ISREG(row[0]):
+                mode = stat.S_IFMT(mode) | (changes.mode & 0o7777)
+            if changes.uid is not None:
+                uid = changes.uid
+            if changes.gid is not None:
+                gid = changes.gid
+            if changes.atime_ns is not None:
+                atime = changes.atime_ns
+            if changes.mtime_ns is not None:
+                mtime = changes.mtime_ns
+            if changes.ctime_ns is not None:
+                ctime = changes.ctime_ns
+            if changes.size is not None and changes.size != size:
+                if not stat.S_ISREG(mode):
                     raise FsError(errno.EINVAL)
-                if changes.size < row[5]:
-                    row[6] = self._store.truncate(ino, changes.size)
-                row[5] = changes.size
-                sets.append("size = ?, blocks = ?")
-                args += (row[5], row[6])
-            if sets:
-                args.append(ino)
-                self._db.execute(f"UPDATE inode SET {', '.join(sets)} WHERE ino = ?", args)
-                self._attrs[ino] = tuple(row)  # write-through: the VFS stats right after
+                if changes.size < size:
+                    blocks = self._store.truncate(ino, changes.size)
+                size = changes.size
+            row = (mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime)
+            if row != old:
+                # One statement for every combination (the cached row is current inside the transaction).
+                self._db.execute(sql.SET_ATTR, (mode, uid, gid, size, blocks, atime, mtime, ctime, ino))
+                self._attrs[ino] = row  # write-through: the VFS stats right after
 
     # -- names --------------------------------------------------------------------------------------
 
