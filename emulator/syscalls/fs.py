@@ -322,11 +322,39 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
         raise FsError(errno.EBADF)
     data = task.read(buf, min(count, MAX_RW))
     creds = ctx_of(task).creds
+    ops = file.ops
+    if ops is not None and not ops.seekable and not file.flags & os.O_NONBLOCK:
+        return _stream_write(task, file, fd, buf, data, creds)
     pos = file.pos
     n = _write_through(task, file, lambda: file.write(data, creds))
     if _keeps_pos(file):
         file.pos = pos
     return n
+
+
+def _stream_write(task: Task, file: OpenFile, fd: int, buf: int, data: bytes, creds: Any) -> int:
+    """A blocking write to a pipe or socket returns only when everything is written (pipe_write waits
+    for room again and again); the progress survives the re-executions of the parked syscall."""
+    key = (fd, buf, len(data))
+    progress = getattr(task, "write_progress", None)
+    done = progress[1] if task.restarting and progress is not None and progress[0] == key else 0
+    task.write_progress = None  # type: ignore[attr-defined]
+    while done < len(data):
+        try:
+            n = file.write(data[done:], creds)
+        except FsError as exc:
+            if exc.errno == errno.EAGAIN:
+                task.write_progress = (key, done)  # type: ignore[attr-defined]
+                raise block_on(task, [file]) from None
+            if exc.errno == errno.EPIPE:
+                if done:
+                    return done
+                sigpipe(task)
+            raise
+        if n <= 0:
+            break
+        done += n
+    return done
 
 
 @syscall("pread64", "fd", "ptr", "size", "long")

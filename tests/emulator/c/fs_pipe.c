@@ -123,6 +123,27 @@ int main(void) {
     printf("read %ld bytes sum=%u status=%d\n", got, sum2, WEXITSTATUS(status));
     close(p[0]);
 
+    /* one blocking write bigger than the pipe returns only when all of it is written */
+    T(pipe(p));
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        close(p[1]);
+        long t = 0, k;
+        usleep(10000);
+        while ((k = read(p[0], buf, 5000)) > 0)
+            t += k;
+        printf("reader got %ld\n", t);
+        fflush(stdout);
+        _exit(0);
+    }
+    close(p[0]);
+    static char big[300000];
+    memset(big, 'q', sizeof big);
+    T(write(p[1], big, sizeof big));
+    close(p[1]);
+    waitpid(pid, &status, 0);
+
     /* FIFO */
     T(mkfifo("ff", 0600));
     T(open("ff", O_WRONLY | O_NONBLOCK));
