@@ -35,6 +35,7 @@ class HostConsole:
         self._saved: list[int | list[bytes | int]] | None = None
         self.host_is_tty = os.isatty(in_fd)
         self.closed = False
+        self.input_ended = False
         self.resize_requested = False  # set by a SIGWINCH handler; the owner's loop calls resize()
 
     @property
@@ -75,8 +76,11 @@ class HostConsole:
     # --- relaying ---
 
     def pump_input(self) -> bool:
-        """Move what the user typed into the guest terminal. False once the host input ended (the
-        guest terminal is then hung up, as when a terminal window closes)."""
+        """Move what the user typed into the guest terminal. False once the host input ended: the
+        guest then reads end-of-file, as if the user typed the EOF character (``echo cmds | lxfs
+        shell`` runs the commands and exits); ``close`` hangs the terminal up."""
+        if self.input_ended:
+            return False
         try:
             data = os.read(self.in_fd, 4096)
         except BlockingIOError:
@@ -86,7 +90,10 @@ class HostConsole:
                 raise
             data = b""
         if not data:
-            self.close()
+            self.input_ended = True
+            termios_ = self.master.pair.tty.termios
+            if termios_.lflag & T.ICANON and termios_.cc[T.VEOF]:
+                self.master.write(None, bytes((termios_.cc[T.VEOF],)), 0)  # type: ignore[arg-type]
             return False
         while data:
             try:

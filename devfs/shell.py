@@ -121,7 +121,7 @@ def attach_terminal(kernel: Kernel, proc: Process, in_fd: int = 0, out_fd: int =
         if console.resize_requested:
             console.resize_requested = False
             console.resize()
-        if select.select([in_fd], [], [], 0)[0]:
+        if not console.input_ended and select.select([in_fd], [], [], 0)[0]:
             pump()
         kernel.add_timer(_now_ns() + POLL_NS, poll_input)
 

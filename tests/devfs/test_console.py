@@ -91,7 +91,7 @@ def test_window_size_is_copied_and_signalled(user_terminal: tuple[int, int]) -> 
     assert jobs.sent[-1] == (7, signal.SIGWINCH)
 
 
-def test_host_input_end_hangs_up_the_guest() -> None:
+def test_host_input_end_is_eof_for_the_guest_and_close_hangs_up() -> None:
     r, w = os.pipe()
     out_r, out_w = os.pipe()
     try:
@@ -104,7 +104,10 @@ def test_host_input_end_hangs_up_the_guest() -> None:
         assert guest.read(None, 100, 0) == b"ls\n"  # type: ignore[arg-type]
         os.close(w)
         assert not console.pump_input()
-        assert guest.read(None, 100, 0) == b""  # type: ignore[arg-type]
+        assert guest.read(None, 100, 0) == b""  # type: ignore[arg-type]  # the EOF character
+        assert not console.pump_input()  # once ended, stays ended
+        assert guest.write(None, b"still open\n", 0) == 11  # type: ignore[arg-type]
+        console.close()
         with pytest.raises(FsError) as e:
             guest.write(None, b"x", 0)  # type: ignore[arg-type]
         assert e.value.errno == errno.EIO

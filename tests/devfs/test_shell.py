@@ -182,3 +182,12 @@ def test_vi_in_raw_mode_edits_a_file(shell: Session) -> None:
     shell.expect(b" icanon")  # vi restored the canonical mode it found
     shell.send(b"exit 0\r")
     assert shell.close() == 0
+
+
+def test_piped_commands_run_and_the_exit_status_is_the_shells() -> None:
+    code = "import sys; from lxfs.cli import main; sys.argv = ['lxfs', 'shell']; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=b"echo from-pipe; exit 4\n", capture_output=True, timeout=120
+    )
+    assert done.returncode == 4
+    assert b"from-pipe\r\n" in done.stdout
