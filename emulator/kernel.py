@@ -475,6 +475,10 @@ class Kernel:
             if self.strace is not None:
                 self._trace_unknown(task, nr, (a0, a1, a2, a3, a4, a5))
             return ret
+        if self.strace is not None and nr in (60, 231):  # exit, exit_group: the line comes before "+++"
+            from emulator.strace import trace
+
+            trace(self, task, entry, (a0, a1, a2, a3, a4, a5), None)
         try:
             ret = entry.call(task, a0, a1, a2, a3, a4, a5)
         except FsError as exc:
@@ -485,7 +489,7 @@ class Kernel:
             return None
         if task.restarting:
             self.syscall_done(task)
-        if self.strace is not None:
+        if self.strace is not None and nr not in (60, 231):
             from emulator.strace import trace
 
             trace(self, task, entry, (a0, a1, a2, a3, a4, a5), ret)
@@ -685,6 +689,10 @@ class Kernel:
             return
         proc.group_exiting = True
         proc.exit_status = status
+        if self.strace is not None:
+            from emulator.strace import trace_exit
+
+            trace_exit(self, proc, status)
         if proc.itimer_real is not None:
             proc.itimer_real.cancel()
         for hook in self.exit_hooks:

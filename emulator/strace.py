@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from emulator.syscalls.table import NAMES, Entry
 
 if TYPE_CHECKING:
-    from emulator.kernel import Kernel, Task
+    from emulator.kernel import Kernel, Process, Task
 
 STRING_LIMIT = 32  # strace's default -s
 
@@ -173,7 +173,7 @@ DECODERS: dict[str, Decoder] = {
     "int": lambda t, v: str(_s32(v)),
     "long": lambda t, v: str(_s64(v)),
     "size": lambda t, v: str(v),
-    "hex": lambda t, v: hex(v),
+    "hex": lambda t, v: hex(v) if v else "0",
     "ptr": lambda t, v: "NULL" if v == 0 else hex(v),
     "fd": lambda t, v: str(_s32(v)),
     "atfd": _atfd,
@@ -253,6 +253,20 @@ def trace(kernel: Kernel, task: Task, entry: Entry, args: tuple[int, ...], ret: 
     else:
         line = format_call(task, entry, args, ret)
     out.write(_prefix(kernel, task) + line + "\n")
+    out.flush()
+
+
+def trace_exit(kernel: Kernel, proc: Process, status: int) -> None:
+    """strace's closing line for a process: ``+++ exited with N +++`` or ``+++ killed by SIGX +++``."""
+    out = kernel.strace
+    if out is None:
+        return
+    prefix = f"[pid {proc.pid:>5}] " if len(kernel.processes) > 1 or kernel.forks else ""
+    if status & 0x7F:
+        line = f"+++ killed by {signame(status & 0x7F)}{' (core dumped)' if status & 0x80 else ''} +++"
+    else:
+        line = f"+++ exited with {(status >> 8) & 0xFF} +++"
+    out.write(prefix + line + "\n")
     out.flush()
 
 

@@ -48,7 +48,7 @@ def sys_brk(task: Task, addr: int) -> int:
     return task.process.mm.do_brk(addr)
 
 
-@syscall("mmap", "ptr", "size", "mmap_prot", "mmap_flags", "fd", "hex", ret="ptr")
+@syscall("mmap", "ptr", "size", "mmap_prot", "mmap_flags", "fd", "size", ret="ptr")
 def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
     mm = task.process.mm
     kind = flags & MAP_TYPE
