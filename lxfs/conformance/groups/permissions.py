@@ -43,6 +43,16 @@ def run(t: Tester, who: Identity | None = None) -> None:
     U, G = user.uid, user.gid
     p = t.p
     os.chmod(t.dir, 0o755)
+
+    def reach() -> list[Check]:
+        c = Tester(t.group, t.dir, root=False)
+        c.expect("scratch_directory_reachable_by_the_user", "ok", lambda: (os.listdir(t.dir), None)[1])
+        return c.checks
+
+    reached = in_child(user, reach)
+    t.checks.extend(reached)
+    if not reached[0].passed:
+        return  # every check below would fail for the same reason: make PATH's parents searchable
     _fixture(p("own600"), U, G, 0o600)
     _fixture(p("root644"), 0, 0, 0o644)
     _fixture(p("grp640"), 0, G, 0o640)
