@@ -101,8 +101,35 @@ def _write_oom_score_adj(node: Node, fs: ProcFs, data: bytes) -> None:
 
 def _write_hostname(node: Node, fs: ProcFs, data: bytes) -> None:
     # kernel/utsname_sysctl.c: the first line, at most 64 bytes; root only (the mode says 0644)
+    if not data:
+        return
     name = data.split(b"\n")[0][:64]
     fs.source.set_hostname(name)
+
+
+def _int_sysctl(low: int, high: int) -> Callable[[Node, ProcFs, bytes], None]:
+    """kernel/sysctl.c proc_dointvec_minmax: the first number of the text, EINVAL outside [low, high].
+    The value is kept by procfs and read back; the emulated kernel does not act on it."""
+
+    def write(node: Node, fs: ProcFs, data: bytes) -> None:
+        if not data:
+            return  # proc_sys_call_handler: a zero-length write changes nothing
+        words = data.split()
+        try:
+            value = int(words[0], 10) if words else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise FsError(errno.EINVAL)
+        fs.sysctl[node.entry] = b"%d\n" % value
+
+    return write
+
+
+def _write_domainname(node: Node, fs: ProcFs, data: bytes) -> None:
+    if not data:
+        return
+    fs.sysctl[node.entry] = data.split(b"\n")[0][:64] + b"\n"
 
 
 def _proc_path(attr: str) -> Callable[[Node, ProcFs], bytes]:
@@ -190,18 +217,22 @@ ROOT = _dir(
     _file(b"swaps", 0o444, S.render_swaps),
     _dir(
         b"sys",
-        _dir(b"fs", _file(b"file-max", 0o644, S.render_file_max), _file(b"nr_open", 0o644, S.render_nr_open)),
+        _dir(
+            b"fs",
+            _file(b"file-max", 0o644, S.render_file_max, write=_int_sysctl(0, (1 << 63) - 1)),
+            _file(b"nr_open", 0o644, S.render_nr_open, write=_int_sysctl(64, 1_073_741_816)),
+        ),
         _dir(
             b"kernel",
-            _file(b"domainname", 0o644, S.render_domainname),
+            _file(b"domainname", 0o644, S.render_domainname, write=_write_domainname),
             _file(b"hostname", 0o644, S.render_hostname, write=_write_hostname),
             _file(b"osrelease", 0o444, S.render_osrelease),
             _file(b"ostype", 0o444, S.render_ostype),
-            _file(b"pid_max", 0o644, S.render_pid_max),
+            _file(b"pid_max", 0o644, S.render_pid_max, write=_int_sysctl(301, 4_194_304)),
             _dir(b"random", _file(b"boot_id", 0o444, S.render_boot_id), _file(b"uuid", 0o444, S.render_uuid)),
             _file(b"version", 0o444, S.render_kernel_version),
         ),
-        _dir(b"vm", _file(b"overcommit_memory", 0o644, S.render_overcommit_memory)),
+        _dir(b"vm", _file(b"overcommit_memory", 0o644, S.render_overcommit_memory, write=_int_sysctl(0, 2))),
     ),
     _link(b"thread-self", _thread_self_target),
     _file(b"uptime", 0o444, S.render_uptime),
@@ -268,6 +299,7 @@ class ProcFs:
     _born: dict[int, int] = field(default_factory=dict)
     _overrides: dict[int, _Override] = field(default_factory=dict)
     _listing_fds: set[int] = field(default_factory=set)
+    sysctl: dict[Entry, bytes] = field(default_factory=dict)  # values written to /proc/sys files
 
     def __post_init__(self) -> None:
         self._nodes.append(Node(ROOT))  # placeholder for ino 0
@@ -536,6 +568,9 @@ class ProcFs:
         """The content of a file node now (what an open would snapshot)."""
         render = node.entry.render
         assert render is not None
+        kept = self.sysctl.get(node.entry)
+        if kept is not None:
+            return kept
         if node.fd >= 0:
             for fd in self._fds(node.pid):
                 if fd.fd == node.fd:

@@ -238,3 +238,31 @@ def test_find_name_and_dotdot_walk_back_up(source: StaticSource) -> None:
     assert fs.find_name(tid_dir, stat_ino) == b"stat"
     assert fs.find_name(fs.path_ino(b"10/fd"), fs.path_ino(b"10/fd/3")) == b"3"
     assert fs.find_name(PROC_ROOT_INO, fs.path_ino(b"10")) == b"10"
+
+
+@pytest.mark.parametrize(
+    ("path", "bad"),
+    [(b"sys/kernel/pid_max", [b"abc", b"100", b"4194305"]), (b"sys/vm/overcommit_memory", [b"3", b"-1", b"x"]),
+     (b"sys/fs/nr_open", [b"63", b"zz"])],
+)  # fmt: skip
+def test_sysctl_writes_validate_like_host(source: StaticSource, path: bytes, bad: list[bytes]) -> None:
+    fs = ProcFs(source)
+    host_path = b"/proc/" + path
+    current = open(host_path, "rb").read()  # noqa: SIM115
+    for data in bad:  # refused values leave the host unchanged, so the host can be asked too
+        fd = os.open(host_path, os.O_WRONLY)
+        try:
+            with pytest.raises(OSError) as host:
+                os.write(fd, data)
+        finally:
+            os.close(fd)
+        ops = fs.open_file(fs.path_ino(path), os.O_WRONLY)
+        assert ops is not None
+        with pytest.raises(FsError) as ours:
+            ops.write(None, data, 0)  # type: ignore[arg-type]
+        assert ours.value.errno == host.value.errno == errno.EINVAL, data
+    ops = fs.open_file(fs.path_ino(path), os.O_WRONLY)
+    assert ops is not None
+    assert ops.write(None, b"", 0) == 0  # type: ignore[arg-type]  # as the host: nothing happens
+    assert ops.write(None, b" " + current, 0) == len(current) + 1  # type: ignore[arg-type]
+    assert fs.read_path(path) == current  # kept and read back
