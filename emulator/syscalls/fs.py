@@ -750,7 +750,14 @@ def sys_readlinkat(task: Task, dirfd: int, path: int, buf: int, size: int) -> in
     n = s32(size)
     if n <= 0:
         raise FsError(errno.EINVAL)
-    target = files_of(task).ns.readlinkat(ctx_of(task), _dirf(task, dirfd) if not p else _dirf_for(task, dirfd, p), p)
+    if not p:
+        # readlinkat(fd, ""): the symlink the fd itself names (opened O_PATH|O_NOFOLLOW)
+        dirf = _dirf(task, dirfd)
+        if dirf is None:
+            raise FsError(errno.ENOENT)
+    else:
+        dirf = _dirf_for(task, dirfd, p)
+    target = files_of(task).ns.readlinkat(ctx_of(task), dirf, p)
     out = target[:n]
     task.write(buf, out)
     return len(out)
