@@ -24,11 +24,11 @@ _RAW_IFLAG_OFF = T.BRKINT | T.ICRNL | T.INPCK | T.ISTRIP | T.IXON
 class HostConsole:
     """A devpts pair whose master is wired to host fds (``in_fd`` typed bytes, ``out_fd`` the screen)."""
 
-    def __init__(self, devpts: Devpts, in_fd: int = 0, out_fd: int = 1) -> None:
+    def __init__(self, devpts: Devpts, in_fd: int = 0, out_fd: int = 1, uid: int = 0) -> None:
         self.devpts = devpts
         self.in_fd = in_fd
         self.out_fd = out_fd
-        self.master: PtyMaster = devpts.open_master()
+        self.master: PtyMaster = devpts.open_master(uid=uid)  # the guest user owns its terminal
         self.master.pair.locked = False
         self.index = self.master.pair.index
         self.master.waitq.add(self._on_output)

@@ -55,7 +55,7 @@ class Devices:
             self.register(stat.S_IFCHR, major, minor, _mem_factory(name.decode()))
         self.register(stat.S_IFCHR, 5, 0, self._open_ctty)
         self.register(stat.S_IFCHR, 5, 1, lambda flags: self.console)
-        self.register(stat.S_IFCHR, 5, 2, lambda flags: self.devpts.open_master())
+        self.register(stat.S_IFCHR, 5, 2, self._open_ptmx)
 
     def set_job_control(self, jobs: JobControl) -> None:
         """Install the emulator's job control once its kernel exists (terminals opened later use it)."""
@@ -86,6 +86,11 @@ class Devices:
         if factory is None:
             raise FsError(errno.ENXIO)
         return factory(flags)
+
+    def _open_ptmx(self, flags: int) -> FileOps:
+        """ptmx_open: a new pair whose slave belongs to the opener (devpts_pty_new: current fsuid)."""
+        caller = self.jobs.caller()
+        return self.devpts.open_master(uid=caller.uid if caller is not None else 0)
 
     def _open_ctty(self, flags: int) -> FileOps:
         """/dev/tty: the caller's controlling terminal (tty_open_current_tty), else ENXIO."""

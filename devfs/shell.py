@@ -93,7 +93,7 @@ def attach_terminal(kernel: Kernel, proc: Process, in_fd: int = 0, out_fd: int =
     devices = ns.devices
     jobs = KernelJobs(kernel)
     devices.set_job_control(jobs)
-    console = HostConsole(devices.devpts, in_fd, out_fd)
+    console = HostConsole(devices.devpts, in_fd, out_fd, uid=proc.creds.euid)
     try:  # through /dev/pts when the image has /dev, so ttyname() finds it
         slave = ns.openat(proc.fs, None, console.slave_path, os.O_RDWR | os.O_NOCTTY)
     except FsError:

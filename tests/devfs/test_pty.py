@@ -446,3 +446,12 @@ def test_devices_report_the_controlling_terminal_for_proc() -> None:
     tty = devices.controlling_tty(100)
     assert tty is slave.tty and tty.tty_nr == (136 << 8) and tty.pgrp == 100
     assert devices.controlling_tty(200) is None
+
+
+def test_ptmx_opener_owns_the_slave() -> None:
+    jobs = Jobs()  # the caller is uid 1000
+    devices = Devices(jobs)
+    fs = DevptsFs(devices.devpts)
+    _open_pair(devices)
+    attr = fs.getattr(fs.lookup(fs.root_ino, b"0") or 0)
+    assert (attr.uid, attr.gid, stat.S_IMODE(attr.mode)) == (1000, 5, 0o620)

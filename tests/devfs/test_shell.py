@@ -191,3 +191,13 @@ def test_piped_commands_run_and_the_exit_status_is_the_shells() -> None:
     )
     assert done.returncode == 4
     assert b"from-pipe\r\n" in done.stdout
+
+
+def test_user_shell_owns_its_terminal() -> None:
+    code = "import sys; from lxfs.cli import main; sys.argv = ['lxfs', 'shell', '--user', '1000:1000']; main()"
+    script = b"id -u; ls -ln $(tty); echo via-tty > /dev/tty; exit 5\n"
+    done = subprocess.run([sys.executable, "-c", code], input=script, capture_output=True, timeout=120)
+    assert done.returncode == 5
+    assert b"\r\n1000\r\n" in done.stdout
+    assert b"crw--w----    1 1000     5         136,   0" in done.stdout
+    assert b"\r\nvia-tty\r\n" in done.stdout
