@@ -165,6 +165,10 @@ dd if=data/big bs=4096 skip=10 count=2 2>/dev/null | md5sum
 head -c 1000 /dev/urandom | wc -c
 echo discarded > /dev/null; cat /dev/null | wc -c
 rm /tmp/dd.out
+mknod /tmp/mynull c 1 3 && echo x > /tmp/mynull && wc -c < /tmp/mynull && ls -l /tmp/mynull | cut -c1-10
+head -c 10 /tmp/mynull | wc -c; rm /tmp/mynull
+mknod /tmp/myzero c 1 5 && head -c 7 /tmp/myzero | od -An -tx1; rm /tmp/myzero
+mkfifo /tmp/fifo1; (echo through-fifo > /tmp/fifo1 &); cat /tmp/fifo1; rm /tmp/fifo1
 """,
     "processes": r"""
 sleep 5 & pid=$!
