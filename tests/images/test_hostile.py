@@ -163,3 +163,17 @@ def test_import_into_a_missing_directory_is_an_error(image: Path, tmp_path: Path
     with pytest.raises(ToolError, match="no such directory in the image"):
         import_into(image, tar, b"/nope", show_progress=False)
     assert_clean(image)
+
+
+def test_truncated_big_member_written_outside_a_transaction_is_removed(image: Path, tmp_path: Path) -> None:
+    from lxfs.images.sink import BIG_FILE
+
+    path = tmp_path / "big.tar"
+    big = b"\xa5" * (BIG_FILE + (1 << 20))
+    write_tar(path, [member("small", data=b"kept"), member("big", data=big)])
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - (4 << 20)])
+    with pytest.raises(ToolError, match=r"in the data of member 'big'"):
+        import_into(image, path, b"/srv", show_progress=False)
+    assert names(image, b"/srv") == [b"small"]
+    assert_clean(image)
