@@ -303,6 +303,8 @@ class Kernel:
         self.exit_hooks: list[Callable[[Process], None]] = []  # the file side: close fds etc.
         self.fork_hooks: list[Callable[[Process, Process, int], None]] = []  # (parent, child, clone flags)
         self.exec_hooks: list[Callable[[Process], None]] = []  # close-on-exec
+        self.foreground_hook: Callable[[], int | None] | None = None  # the tty side: foreground pgrp
+        self._host_signals = False  # SIGINT handler installed: idle waits for it instead of giving up
 
     # -- pids -----------------------------------------------------------------------------------------
 
@@ -512,6 +514,7 @@ class Kernel:
         in_main = _in_main_thread()
         if in_main:
             hostsignal.signal(hostsignal.SIGINT, self._on_host_sigint)
+            self._host_signals = True
         try:
             while not self.init.zombie:
                 if self.host_sigint:
@@ -528,11 +531,18 @@ class Kernel:
         finally:
             if in_main:
                 hostsignal.signal(hostsignal.SIGINT, old)
+                self._host_signals = False
             self.shutdown()
         status = self.init.exit_status
         return 0 if status is None else status
 
     def foreground_pgrp(self) -> int:
+        """Where a host SIGINT goes: the terminal's foreground group when the tty side says so, else
+        init's group."""
+        if self.foreground_hook is not None:
+            pgrp = self.foreground_hook()
+            if pgrp:
+                return pgrp
         return self.init.pgid if self.init else 1
 
     def _on_host_sigint(self, signum: int, frame: object) -> None:
@@ -544,6 +554,10 @@ class Kernel:
         nxt = self._next_timer()
         has_fds = bool(self.selector.get_map())
         if nxt is None and not has_fds:
+            if self._host_signals:
+                # only a signal from outside can wake anything: wait for it, as Linux would
+                time.sleep(0.05)
+                return
             self._deadlock()
             return
         timeout = None if nxt is None else max(0.0, (nxt - time.monotonic_ns()) / 1e9)

@@ -365,13 +365,14 @@ def sys_wait4(task: Task, pid: int, status_ptr: int, options: int, rusage: int) 
         if options & WNOHANG:
             return 0
         raise Block([task.process.child_waitq])
-    if status_ptr:
-        task.write_u32(status_ptr, status)
-    _write_rusage(task, rusage, child)
+    # Linux reaps first and copies out afterwards (kernel_wait4): a bad pointer still consumes the child
     if child.zombie:
         task.kernel.release_zombie(child)
     else:
         child.stopped_report = None
+    if status_ptr:
+        task.write_u32(status_ptr, status)
+    _write_rusage(task, rusage, child)
     return child.pid
 
 

@@ -17,6 +17,7 @@ COMPILERS = {
     "glibc": ["gcc", "-static", "-O2", "-pthread"],
     "musl": ["musl-gcc", "-static", "-O2"],
     "dynamic": ["gcc", "-O2", "-pthread"],
+    "static-pie": ["gcc", "-static-pie", "-O2", "-pthread"],
 }
 
 

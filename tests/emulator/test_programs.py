@@ -84,6 +84,15 @@ def test_proc_self_agrees_with_syscalls(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "procself", flavour, ["arg1"])
 
 
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_bad_pointers_and_arguments_give_linux_errnos(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "efault", flavour)
+
+
+def test_static_pie_program_runs(tmp_path: Path) -> None:
+    check(tmp_path, "hello", "static-pie", ["p"])
+
+
 @pytest.mark.parametrize("name", ["hello", "memory", "atomics"])
 def test_ctypes_fallback_engine_runs_programs_like_native(
     tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch

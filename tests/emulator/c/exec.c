@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,5 +42,21 @@ int main(int argc, char **argv, char **envp) {
         total += WEXITSTATUS(st);
     }
     printf("total=%d\n", total);
+    /* a #! script whose interpreter is this program, with an optional argument */
+    char script[4200];
+    snprintf(script, sizeof script, "#!%s child\n", argv[0]);
+    FILE *f = fopen("script.sh", "w");
+    fputs(script, f);
+    fclose(f);
+    chmod("script.sh", 0755);
+    c = fork();
+    if (c == 0) {
+        char *args[] = {"script.sh", "one", "two", NULL};
+        char *env[] = {NULL};
+        execve("./script.sh", args, env);
+        _exit(101);
+    }
+    waitpid(c, &st, 0);
+    printf("script exit %d\n", WEXITSTATUS(st));
     return 0;
 }
