@@ -337,6 +337,10 @@ class VolFs:
             except sqlite3.Error as exc:
                 raise _db_error(exc) from exc
             self._begun = True
+        self._check_others()
+
+    def _check_others(self) -> None:
+        """Drop the caches if any other connection committed since the last look."""
         wal = self._wal
         if wal is not None:
             # Hot path: the WAL-index header (walformat.html 2.2.1) changes with every commit by anyone;
@@ -797,10 +801,16 @@ class VolFs:
         if self.readonly:
             return
         if ino not in self._orphans:
-            # Another process may have unlinked it while we held it. The cache (no round trip: close
-            # must stay cheap) says so unless stale; a missed one is reaped at the next open.
+            # Another process may have unlinked it while we held it: look (the cache, else one read,
+            # without taking the write lock) before starting a transaction. Close must stay cheap.
+            self._check_others()
             row = self._attrs.get(ino)
-            if row is not None and row[1] > 0:
+            if row is None:
+                try:
+                    row = self._db.execute(sql.GET_ATTR, (ino,)).fetchone()
+                except sqlite3.Error as exc:
+                    raise _db_error(exc) from exc
+            if row is None or row[1] > 0:
                 return
         with self._txn:
             self._sync()
