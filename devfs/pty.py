@@ -475,9 +475,7 @@ class PtyMaster(FileOps):
                 mem.write(arg, _INT.pack(pair.tty.session))
                 return 0
             return pair.tty.ioctl(request, arg, mem, master=True)
-        if request == T.TIOCSCTTY or request == T.TIOCNOTTY or request == T.TIOCSPGRP:
-            raise FsError(errno.ENOTTY)
-        raise FsError(errno.ENOTTY)
+        raise FsError(errno.ENOTTY)  # TIOCSCTTY, TIOCSPGRP, TIOCNOTTY ... are the slave's
 
     def release(self, file: OpenFile) -> None:
         self.pair.master_closed()

@@ -239,7 +239,6 @@ ROOT = _dir(
     _file(b"version", 0o444, S.render_version),
     dynamic=PIDS,
 )
-PID_TEMPLATE = PID_DIR
 
 
 _SUBDIRS: dict[int, int] = {}
