@@ -25,7 +25,7 @@ class Result:
     signals: list[int] = field(default_factory=list)
 
 
-def _drain(fd: int, quiet: float = 0.03) -> bytes:
+def _drain(fd: int, quiet: float = 0.08) -> bytes:
     out = b""
     while True:
         ready, _, _ = select.select([fd], [], [], quiet)
