@@ -123,6 +123,15 @@ class Store:
     def __init__(self, db: sqlite3.Connection, chunk_size: int) -> None:
         self.db = db
         self.chunk_size = chunk_size
+        # The last chunk fetched whole, as (ino, idx, data): reads smaller than a chunk that follow each
+        # other are served from it. Dropped by any write or truncate of that inode and by the owner
+        # whenever its caches go (another connection committed, a rollback, the inode was freed).
+        self._chunk: tuple[int, int, bytes] | None = None
+        self._next_read = -1  # offset after the last read: tells a sequential reader
+
+    def drop_cache(self, ino: int | None = None) -> None:
+        if ino is None or (self._chunk is not None and self._chunk[0] == ino):
+            self._chunk = None
 
     def read(self, ino: int, file_size: int, offset: int, size: int) -> bytes:
         """Bytes [offset, offset+size) clipped at ``file_size``; holes and short chunks read as zeros."""
@@ -135,23 +144,25 @@ class Store:
         if first == last:
             start = offset - first * csize
             stop = end - first * csize
-            if stop - start <= csize // 4:
-                # A small read: incremental blob I/O reads only the pages it covers (measured 30 us
-                # against 50 us for fetching the whole 128 KiB chunk).
-                found = self.db.execute(CHUNK_ROWID, (ino, first)).fetchone()
-                if found is None:
-                    return bytes(stop - start)
-                rowid, length = found
-                if start >= length:
-                    return bytes(stop - start)
-                with self.db.blobopen("chunk", "data", rowid, readonly=True) as blob:
-                    blob.seek(start)
-                    piece = blob.read(stop - start)
-            else:
+            cached = self._chunk
+            if cached is not None and cached[0] == ino and cached[1] == first:
+                piece = cached[2][start:stop]  # small sequential reads: one fetch per chunk
+            elif stop - start > csize // 4 or offset == self._next_read:
                 row = self.db.execute(CHUNK_ONE, (ino, first)).fetchone()
-                if row is None:
-                    return bytes(stop - start)
-                piece = row[0][start:stop]
+                data = row[0] if row is not None else b""
+                self._chunk = (ino, first, data)
+                piece = data[start:stop]
+            else:
+                # A small random read: incremental blob I/O reads only the pages it covers (measured
+                # 30 us against 50 us for fetching the whole 128 KiB chunk).
+                found = self.db.execute(CHUNK_ROWID, (ino, first)).fetchone()
+                if found is None or start >= found[1]:
+                    piece = b""
+                else:
+                    with self.db.blobopen("chunk", "data", found[0], readonly=True) as blob:
+                        blob.seek(start)
+                        piece = blob.read(stop - start)
+            self._next_read = end
             if len(piece) < stop - start:
                 piece += bytes(stop - start - len(piece))
             return piece
@@ -182,6 +193,7 @@ class Store:
         n = len(data)
         if n == 0:
             return 0
+        self.drop_cache(ino)
         db = self.db
         csize = self.chunk_size
         end = offset + n
@@ -222,6 +234,7 @@ class Store:
 
     def truncate(self, ino: int, new_size: int) -> int:
         """Drop chunks past ``new_size`` and trim the one it ends in; returns the new st_blocks."""
+        self.drop_cache(ino)
         db = self.db
         csize = self.chunk_size
         keep = -(-new_size // csize)  # chunks [0, keep) may hold data

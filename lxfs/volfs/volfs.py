@@ -369,6 +369,7 @@ class VolFs:
             self._data_version = version
             self._attrs.clear()
             self._dentries.clear()
+            self._store.drop_cache()
 
     def _map_wal_index(self) -> None:
         try:
@@ -388,6 +389,7 @@ class VolFs:
             pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
         self._attrs.clear()
         self._dentries.clear()
+        self._store.drop_cache()
 
     def _writable(self) -> None:
         if self.readonly:
@@ -857,6 +859,7 @@ class VolFs:
 
     def _free(self, ino: int) -> None:
         self._db.execute(sql.FREE_INODE, (ino,))
+        self._store.drop_cache(ino)
         self._attrs.pop(ino, None)
         self._dentries.pop((ino, b".."), None)
 

@@ -41,6 +41,9 @@ def test_second_connection_sees_creates_writes_and_unlinks(image: Path) -> None:
         a.write(ino, 3, b" two")
         assert b.getattr(ino).size == 7
         assert b.read(ino, 0, 10) == b"one two"
+        assert b.read(ino, 0, 3) == b"one" and b.read(ino, 3, 4) == b" two"  # b now caches the chunk
+        a.write(ino, 4, b"TWO")
+        assert b.read(ino, 0, 3) == b"one" and b.read(ino, 3, 4) == b" TWO"
         b.setattr(ino, SetAttr(mode=0o600, mtime_ns=5))
         assert a.getattr(ino).mode & 0o7777 == 0o600 and a.getattr(ino).mtime_ns == 5
         d = b.mkdir(1, b"d", 0o755, 0, 0, NOW)

@@ -563,3 +563,27 @@ def test_invalid_names_are_refused(fs: VolFs, name: bytes) -> None:
     with pytest.raises(FsError) as e:
         fs.create(1, name, REG, 0, 0, 0, NOW)
     assert e.value.errno == errno.EINVAL
+
+
+def test_small_sequential_reads_see_writes_in_between(fs: VolFs) -> None:
+    data = bytearray(os.urandom(CHUNK_SIZE + 100))
+    ino = new_file(fs, b"f", bytes(data))
+    got = b"".join(fs.read(ino, off, 4096) for off in range(0, 3 * 4096, 4096))
+    assert got == data[: 3 * 4096]
+    fs.write(ino, 5000, b"NEW")
+    data[5000:5003] = b"NEW"
+    assert fs.read(ino, 4096, 4096) == data[4096:8192]
+    fs.setattr(ino, SetAttr(size=4100))
+    assert fs.read(ino, 4096, 4096) == data[4096:4100]
+    fs.setattr(ino, SetAttr(size=9000))
+    assert fs.read(ino, 8192, 4096) == bytes(808)
+    assert fs.read(ino, 4000, 200) == data[4000:4100] + bytes(100)
+
+
+def test_small_reads_of_holes_and_random_offsets(fs: VolFs) -> None:
+    ino = new_file(fs, b"f")
+    fs.write(ino, 3 * CHUNK_SIZE, b"end")
+    assert fs.read(ino, 10, 100) == bytes(100)
+    assert fs.read(ino, 110, 100) == bytes(100)  # sequential, from the cached hole
+    assert fs.read(ino, 3 * CHUNK_SIZE + 1, 10) == b"nd"
+    assert fs.read(ino, 2 * CHUNK_SIZE + 5, 10) == bytes(10)
