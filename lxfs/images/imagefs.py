@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -67,6 +68,18 @@ class ImageFs:
             return self.ns.fstatat(self.ctx, None, path, AT_SYMLINK_NOFOLLOW)
         except FsError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):  # nothing there
+                return None
+            raise
+
+    def real_dir(self, path: bytes) -> bytes | None:
+        """The symlink-free path of the directory ``path`` names (following symlinks), or None."""
+        try:
+            loc, attr = self.ns.resolve(self.ctx, None, path, 0)
+            if not stat.S_ISDIR(attr.mode):
+                return None
+            return self.ns.d_path(loc)
+        except FsError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 return None
             raise
 

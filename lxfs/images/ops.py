@@ -137,10 +137,10 @@ def import_into(
     if not dest.startswith(b"/"):
         dest = b"/" + dest
     with _user_errors(image_path), ImageFs.open(image_path) as image:
-        st = image.lstat(dest)
-        if st is None or not stat.S_ISDIR(st.st_mode):
+        real = image.real_dir(dest)  # like tar -C: a symlink to a directory is followed once, here
+        if real is None:
             raise ToolError(f"{describe(dest[1:])}: no such directory in the image")
-        writer = ImageWriter(image, warn, dest)
+        writer = ImageWriter(image, warn, real)
         failure: str | None = None
         if from_stdin:
             with progress("importing stdin", None, show_progress) as advance:
@@ -196,12 +196,15 @@ def export_image(
 def _write_tar(
     image: ImageFs, raw: Any, compression: str, warn: Warn, root: bytes, label: str, show_progress: bool | None
 ) -> int:
+    real = image.real_dir(root if root.startswith(b"/") else b"/" + root)
+    if real is None:
+        raise ToolError(f"{describe(root.lstrip(b'/'))}: no such directory in the image")
     stream = compressed_writer(raw, compression)
     writer = TarWriter(stream, warn)
     count = 0
     try:
         with progress(f"exporting {label}", None, show_progress) as advance:
-            for entry, regions in read_image(image, root):
+            for entry, regions in read_image(image, real):
                 writer.add(entry, regions)
                 count += 1
                 advance(entry.size)

@@ -177,3 +177,16 @@ def test_truncated_big_member_written_outside_a_transaction_is_removed(image: Pa
         import_into(image, path, b"/srv", show_progress=False)
     assert names(image, b"/srv") == [b"small"]
     assert_clean(image)
+
+
+def test_import_into_a_symlinked_directory_follows_it_once(image: Path, tmp_path: Path) -> None:
+    with ImageFs.open(image) as fs:
+        fs.symlink(b"srv", b"/data")
+    tar = write_tar(tmp_path / "t.tar", [member("./", tarfile.DIRTYPE, mode=0o700), member("x", data=b"1")])
+    import_into(image, tar, b"/data", show_progress=False)
+    assert read(image, b"/data") == b"-> srv"  # the link itself is left alone
+    assert names(image, b"/srv") == [b"x"]
+    with ImageFs.open(image, readonly=True) as fs:
+        st = fs.lstat(b"/srv")
+        assert st is not None and stat.S_IMODE(st.st_mode) == 0o700
+    assert_clean(image)
