@@ -11,7 +11,7 @@ import pytest
 from tests.emulator.fs_harness import first_difference, make_image, run_in_image, run_native
 from tests.emulator.harness import compile_program
 
-PROGRAMS = ["fs_open", "fs_dirs", "fs_io", "fs_pipe", "fs_mmap", "fs_unix", "fs_poll"]
+PROGRAMS = ["fs_open", "fs_dirs", "fs_io", "fs_pipe", "fs_mmap", "fs_unix", "fs_poll", "fs_perm"]
 FLAVOURS = [
     "glibc",
     "musl",
