@@ -93,6 +93,7 @@ def test_reader_keeps_reading_during_a_write_transaction(image: Path) -> None:
     finally:
         b.close()
         a.close()
+    assert fsck.check(image) == []
 
 
 # -- processes -----------------------------------------------------------------------------------------
