@@ -1544,3 +1544,30 @@ def sys_lremovexattr(task: Task, path: int, name: int) -> int:
 def sys_fremovexattr(task: Task, fd: int, name: int) -> int:
     get_file(task, fd).fremovexattr(ctx_of(task).creds, _xattr_name(task, name))
     return 0
+
+
+# -- memfd ------------------------------------------------------------------------------------------------
+
+MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB = 1, 2, 4
+MFD_NAME_MAX = 249  # NAME_MAX - strlen("memfd:")
+
+
+@syscall("memfd_create", "str", "hex")
+def sys_memfd_create(task: Task, name: int, flags: int) -> int:
+    """An anonymous regular file (stored like a pipe's inode, on the internal pipefs TmpFs)."""
+    flags &= 0xFFFFFFFF
+    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB):
+        raise FsError(errno.EINVAL)
+    if flags & MFD_HUGETLB:
+        raise FsError(errno.EINVAL)
+    try:
+        label = task.read_cstring(name, MFD_NAME_MAX + 1)
+    except FsError as exc:
+        raise FsError(errno.EINVAL if exc.errno == errno.ENAMETOOLONG else exc.errno or errno.EFAULT) from None
+    from lxfs.vfs.file import OpenFile as _OpenFile
+
+    ctx = ctx_of(task)
+    ns = files_of(task).ns
+    loc = ns.anon_inode(ctx, stat.S_IFREG | 0o777)
+    file = _OpenFile(ns, loc, os.O_RDWR | 0o100000, None, ctx.creds, None, b"/memfd:" + label + b" (deleted)")
+    return _install(task, file, bool(flags & MFD_CLOEXEC))

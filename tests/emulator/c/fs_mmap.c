@@ -80,5 +80,21 @@ int main(void) {
     close(fd);
     unlink("m");
     printf("after close+unlink: [%.5s]\n", p);
+
+    /* memfd: an anonymous file, shared mappings of it */
+    int mfd = memfd_create("lxfs-test", MFD_CLOEXEC);
+    T(mfd >= 0);
+    T(write(mfd, "memfd data", 10));
+    fstat(mfd, &st);
+    printf("memfd size=%ld reg=%d mode=%o cloexec=%d\n", (long)st.st_size, S_ISREG(st.st_mode), st.st_mode & 0777,
+           fcntl(mfd, F_GETFD));
+    T(ftruncate(mfd, 8192));
+    char *mp = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    printf("memfd map: [%.10s]\n", mp);
+    memcpy(mp + 4096, "page2", 5);
+    T(msync(mp, 8192, MS_SYNC));
+    T(pread(mfd, buf, 5, 4096));
+    printf("memfd pread: [%.5s]\n", buf);
+    T(memfd_create("x", 0x100));
     return 0;
 }
