@@ -1,5 +1,6 @@
-"""The VolFs hot path: the SQLite connection (WAL, page size, busy timeout) and prepared SQL for inodes,
-dentries and chunked file data, run on the DBAPI connection that SQLAlchemy's engine hands out.
+"""The VolFs hot path: the SQLite connection (WAL, page size, busy timeout, mmap), prepared SQL for
+inodes, dentries and chunked file data run on the DBAPI connection that SQLAlchemy's engine hands out,
+and what sits beside the database: the WAL-index view, the background checkpointer, the holds file.
 
 Written for speed on purpose: SQL strings are constants (sqlite3 caches their prepared statements),
 methods bind locals, and data moves through memoryviews. Callers hold the transaction.
@@ -43,13 +44,9 @@ MOVE_DENTRY = "UPDATE dentry SET parent = ?, hash = ?, name = ? WHERE parent = ?
 RETARGET_DENTRY = "UPDATE dentry SET ino = ?, type = ? WHERE parent = ? AND hash = ? AND name = ?"
 SET_PARENT = "UPDATE inode SET parent = ? WHERE ino = ?"
 ADD_NLINK = "UPDATE inode SET nlink = nlink + ? WHERE ino = ? RETURNING nlink"
-SET_NLINK = "UPDATE inode SET nlink = ? WHERE ino = ?"
 SET_ATTR = (
     "UPDATE inode SET mode = ?, uid = ?, gid = ?, size = ?, blocks = ?, atime = ?, mtime = ?, ctime = ? WHERE ino = ?"
 )
-GET_SIZE = "SELECT size FROM inode WHERE ino = ?"
-SET_SIZE_BLOCKS = "UPDATE inode SET size = ?, blocks = ? WHERE ino = ?"
-ADD_BLOCKS = "UPDATE inode SET blocks = blocks + ? WHERE ino = ?"
 SET_GROWN_SIZE = "UPDATE inode SET size = max(size, ?), blocks = blocks + ? WHERE ino = ?"
 READLINK = "SELECT target FROM inode WHERE ino = ?"
 
