@@ -36,6 +36,7 @@ from typing import Any, TextIO
 from unicorn.unicorn_py3.unicorn import UcContext
 
 from emulator import signals as sig
+from emulator.bkl import KernelLock
 from emulator.cpu import RIP, UC_ERR_EXCEPTION, UC_ERR_INSN_INVALID, UC_MEM_FETCH, Cpu, start_timer
 from emulator.loader import Creds as LoaderCreds
 from emulator.loader import Program, load_program, resolve_script
@@ -305,6 +306,8 @@ class Kernel:
         self.exec_hooks: list[Callable[[Process], None]] = []  # close-on-exec
         self.foreground_hook: Callable[[], int | None] | None = None  # the tty side: foreground pgrp
         self._host_signals = False  # SIGINT handler installed: idle waits for it instead of giving up
+        # the big kernel lock (emulator/bkl.py): held by run() except between slices and while idle
+        self.lock = KernelLock()
 
     # -- pids -----------------------------------------------------------------------------------------
 
@@ -489,6 +492,9 @@ class Kernel:
             self.park(task, b)
             self.running_cpu.stop()
             return None
+        except Exception:  # a kernel bug: like an oops, it kills the caller, not the whole system
+            self._oops(task, entry.name)
+            return None
         if task.restarting:
             self.syscall_done(task)
         if self.strace is not None and nr not in (60, 231):
@@ -498,6 +504,15 @@ class Kernel:
         if task.stop or task.pending.mask & ~task.sigmask or task.process.shared_pending.mask & ~task.sigmask:
             self.running_cpu.stop()
         return ret
+
+    def _oops(self, task: Task, name: str) -> None:
+        import traceback
+
+        print(f"lxfs: internal error in {name}() of pid {task.process.pid}; killing it (SIGSYS):", file=self.messages)
+        traceback.print_exc(file=self.messages)
+        self.exit_group(task.process, hostsignal.SIGSYS)
+        task.stop = True
+        self.running_cpu.stop()
 
     def _trace_unknown(self, task: Task, nr: int, args: tuple[int, ...]) -> None:
         from emulator.strace import trace_unknown
@@ -515,8 +530,13 @@ class Kernel:
         if in_main:
             hostsignal.signal(hostsignal.SIGINT, self._on_host_sigint)
             self._host_signals = True
+        lock = self.lock
+        lock.acquire()
         try:
             while not self.init.zombie:
+                if lock.waiting:
+                    self.current = None  # a host thread's /proc/self is no guest process
+                    lock.yield_to_waiters()
                 if self.host_sigint:
                     self.host_sigint = False
                     self.kill_pgrp(self.foreground_pgrp(), hostsignal.SIGINT)
@@ -533,6 +553,7 @@ class Kernel:
                 hostsignal.signal(hostsignal.SIGINT, old)
                 self._host_signals = False
             self.shutdown()
+            lock.release()
         status = self.init.exit_status
         return 0 if status is None else status
 
@@ -556,16 +577,21 @@ class Kernel:
         if nxt is None and not has_fds:
             if self._host_signals:
                 # only a signal from outside can wake anything: wait for it, as Linux would
-                time.sleep(0.05)
+                with self.lock.released():
+                    time.sleep(0.05)
                 return
             self._deadlock()
             return
         timeout = None if nxt is None else max(0.0, (nxt - time.monotonic_ns()) / 1e9)
+        self.current = None
         if has_fds:
-            for key, _ in self.selector.select(timeout):
+            with self.lock.released():
+                ready = self.selector.select(timeout)
+            for key, _ in ready:
                 key.data()
         elif timeout:
-            time.sleep(timeout)
+            with self.lock.released():
+                time.sleep(timeout)
 
     def _deadlock(self) -> None:
         """Every task waits for something that can never happen: Linux would hang; we say so and stop."""

@@ -99,3 +99,8 @@ def test_ctypes_fallback_engine_runs_programs_like_native(
 ) -> None:
     monkeypatch.setenv("LXFS_CTYPES_ENGINE", "1")
     check(tmp_path, name, "glibc", ["x"] if name == "hello" else None)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_sigtimedwait_and_stop_continue_kill_of_a_child(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "sigwait", flavour)
