@@ -99,6 +99,16 @@ def ctx_of(task: Task) -> FsContext:
     return fs
 
 
+def fdtable_of(task: Task) -> Any:
+    """The process's FdTable, its EMFILE limit following RLIMIT_NOFILE (setrlimit changes it)."""
+    proc = task.process
+    table = proc.fdtable
+    limit = proc.rlimits.get(7)  # RLIMIT_NOFILE
+    if limit is not None:
+        table.rlimit = min(limit[0], 1 << 20)
+    return table
+
+
 def get_file(task: Task, fd: int) -> OpenFile:
     return task.process.fdtable.get(s32(fd))
 
@@ -123,7 +133,7 @@ def read_path(task: Task, addr: int) -> bytes:
 
 
 def _install(task: Task, file: OpenFile, cloexec: bool) -> int:
-    return task.process.fdtable.install(file, cloexec)
+    return fdtable_of(task).install(file, cloexec)
 
 
 def host_fd_of(file: OpenFile) -> int | None:
@@ -276,7 +286,7 @@ def sys_close_range(task: Task, first: int, last: int, flags: int) -> int:
     last &= 0xFFFFFFFF
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise FsError(errno.EINVAL)
-    table = task.process.fdtable
+    table = fdtable_of(task)
     for fd, _file in list(table.items()):
         if first <= fd <= last:
             if flags & CLOSE_RANGE_CLOEXEC:
@@ -1010,12 +1020,12 @@ def sys_getcwd(task: Task, buf: int, size: int) -> int:
 
 @syscall("dup", "fd")
 def sys_dup(task: Task, fd: int) -> int:
-    return task.process.fdtable.dup(s32(fd))
+    return fdtable_of(task).dup(s32(fd))
 
 
 @syscall("dup2", "fd", "fd")
 def sys_dup2(task: Task, old: int, new: int) -> int:
-    table = task.process.fdtable
+    table = fdtable_of(task)
     o, n = s32(old), s32(new)
     file = table.get(o)
     if o != n and 0 <= n < table.rlimit:
@@ -1029,7 +1039,7 @@ def sys_dup2(task: Task, old: int, new: int) -> int:
 
 @syscall("dup3", "fd", "fd", "oflags")
 def sys_dup3(task: Task, old: int, new: int, flags: int) -> int:
-    table = task.process.fdtable
+    table = fdtable_of(task)
     o, n = s32(old), s32(new)
     if flags & ~O_CLOEXEC or o == n:
         raise FsError(errno.EINVAL)
@@ -1099,7 +1109,7 @@ def _fcntl_lock(task: Task, file: OpenFile, cmd: int, arg: int) -> int:
 
 @syscall("fcntl", "fd", "int", "hex")
 def sys_fcntl(task: Task, fd: int, cmd: int, arg: int) -> int:
-    table = task.process.fdtable
+    table = fdtable_of(task)
     fd = s32(fd)
     cmd = s32(cmd)
     file = table.get(fd)
@@ -1180,7 +1190,7 @@ def sys_flock(task: Task, fd: int, op: int) -> int:
 
 @syscall("ioctl", "fd", "hex", "hex")
 def sys_ioctl(task: Task, fd: int, request: int, arg: int) -> int:
-    table = task.process.fdtable
+    table = fdtable_of(task)
     fd = s32(fd)
     file = table.get(fd)
     request &= 0xFFFFFFFF
@@ -1225,7 +1235,7 @@ def sys_pipe2(task: Task, fds: int, flags: int) -> int:
     task.write(fds, bytes(8))  # EFAULT before anything is created
     r, w = files_of(task).ns.pipe(ctx_of(task), flags)
     cloexec = bool(flags & O_CLOEXEC)
-    table = task.process.fdtable
+    table = fdtable_of(task)
     try:
         rfd = table.install(r, cloexec)
     except FsError:

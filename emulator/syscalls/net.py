@@ -25,6 +25,7 @@ from emulator.syscalls.fs import (
     _scatter,
     blocking,
     ctx_of,
+    fdtable_of,
     files_of,
     get_file,
     sigpipe,
@@ -596,7 +597,7 @@ def sys_socket(task: Task, domain: int, stype: int, protocol: int) -> int:
     stype = s32(stype)
     base = _check_type(s32(domain), stype, s32(protocol))
     sock = UnixSocket(base, files_of(task).unix, _cred(task, True))
-    return task.process.fdtable.install(_new_file(task, sock, stype), bool(stype & SOCK_CLOEXEC))
+    return fdtable_of(task).install(_new_file(task, sock, stype), bool(stype & SOCK_CLOEXEC))
 
 
 @syscall("socketpair", "int", "hex", "int", "ptr")
@@ -606,7 +607,7 @@ def sys_socketpair(task: Task, domain: int, stype: int, protocol: int, sv: int) 
     task.write(sv, bytes(8))
     a, b = UnixSocket.pair(base, files_of(task).unix, _cred(task, True))
     fa, fb = _new_file(task, a, stype), _new_file(task, b, stype)
-    table = task.process.fdtable
+    table = fdtable_of(task)
     cloexec = bool(stype & SOCK_CLOEXEC)
     try:
         x = table.install(fa, cloexec)
@@ -732,7 +733,7 @@ def sys_accept4(task: Task, fd: int, addr: int, lenp: int, flags: int) -> int:
         task.read_u32(lenp)
     new = blocking(task, f, sock.accept)
     file = _new_file(task, new, flags)
-    newfd = task.process.fdtable.install(file, bool(flags & SOCK_CLOEXEC))
+    newfd = fdtable_of(task).install(file, bool(flags & SOCK_CLOEXEC))
     peer = new.peer
     _put_addr(task, addr, lenp, sockaddr_un(peer.addr if peer is not None else None))
     return newfd
@@ -769,7 +770,7 @@ def _rights_from_control(task: Task, control: bytes) -> tuple[list[OpenFile] | N
         raise FsError(errno.EINVAL) from None
     rights: list[OpenFile] = []
     cred: Cred | None = None
-    table = task.process.fdtable
+    table = fdtable_of(task)
     try:
         for level, ctype, data in cmsgs:
             if level != SOL_SOCKET:
@@ -899,7 +900,7 @@ def _control_out(task: Task, got: Received, sock: UnixSocket, space: int, flags:
             mflags |= MSG_CTRUNC
             _release_rights(drop)
         if keep:
-            table = task.process.fdtable
+            table = fdtable_of(task)
             fds = [table.install(r, bool(flags & MSG_CMSG_CLOEXEC)) for r in keep]
             data = b"".join(fd.to_bytes(4, "little") for fd in fds)
             msg = pack_cmsg(SOL_SOCKET, SCM_RIGHTS, data)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from emulator.kernel import WAKE_TIMEOUT
 from emulator.syscalls import fs_structs as S
-from emulator.syscalls.fs import block_on, ctx_of, files_of, get_file
+from emulator.syscalls.fs import block_on, ctx_of, fdtable_of, files_of, get_file
 from emulator.syscalls.table import s32, syscall
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import FileOps
@@ -280,11 +280,11 @@ def _restore_sigmask(task: Task, mask_ptr: int) -> None:
 
 
 def _do_poll(task: Task, fds: int, nfds: int, deadline: int | None, nowait: bool) -> int:
-    if nfds > task.process.fdtable.rlimit:
+    if nfds > fdtable_of(task).rlimit:
         raise FsError(errno.EINVAL)
     raw = task.read(fds, nfds * S.POLLFD.size) if nfds else b""
     entries = S.unpack_pollfds(raw)
-    table = task.process.fdtable
+    table = fdtable_of(task)
     out = []
     count = 0
     files = []
@@ -332,7 +332,7 @@ def _do_select(task: Task, nfds: int, rp: int, wp: int, ep: int, deadline: int |
     nfds = s32(nfds)
     if nfds < 0:
         raise FsError(errno.EINVAL)
-    table = task.process.fdtable
+    table = fdtable_of(task)
     nfds = min(nfds, max((fd for fd, _ in table.items()), default=-1) + 1) if nfds > 1024 else nfds
     size = S.fd_set_size(nfds)
     sets = [S.unpack_fd_set(task.read(p, size), nfds) if p else [] for p in (rp, wp, ep)]
@@ -403,7 +403,7 @@ def sys_pselect6(task: Task, nfds: int, rp: int, wp: int, ep: int, tsp: int, sig
 def _new_epoll(task: Task, flags: int) -> int:
     ctx = ctx_of(task)
     file = files_of(task).ns.open_anon(ctx, stat.S_IFREG | 0o600, os.O_RDWR, Epoll(), b"anon_inode:[eventpoll]")
-    return task.process.fdtable.install(file, bool(flags & EPOLL_CLOEXEC))
+    return fdtable_of(task).install(file, bool(flags & EPOLL_CLOEXEC))
 
 
 @syscall("epoll_create", "int")
@@ -511,7 +511,7 @@ def sys_eventfd2(task: Task, initval: int, flags: int) -> int:
     ops = EventFd(initval & 0xFFFFFFFF, bool(flags & EFD_SEMAPHORE))
     oflags = os.O_RDWR | (os.O_NONBLOCK if flags & EFD_NONBLOCK else 0)
     file = files_of(task).ns.open_anon(ctx, stat.S_IFREG | 0o600, oflags, ops, b"anon_inode:[eventfd]")
-    return task.process.fdtable.install(file, bool(flags & EFD_CLOEXEC))
+    return fdtable_of(task).install(file, bool(flags & EFD_CLOEXEC))
 
 
 @syscall("eventfd", "int")
