@@ -98,6 +98,7 @@ def test_import_of_hostile_members_exits_1_naming_each(image: Path, tmp_path: Pa
     assert len(refused) == 2
     assert error_lines(out) == ["lxfs: error: 2 member(s) not stored (see above)"]
     assert listing(image, b"/srv") == [b"fine"]
+    assert fsck.check(image) == []
 
 
 def test_truncated_tar_is_one_error_and_keeps_earlier_members(image: Path, tmp_path: Path) -> None:
@@ -117,6 +118,7 @@ def test_not_a_tar_is_one_error(image: Path, tmp_path: Path) -> None:
     junk.write_bytes(b"\x1f\x8bnot really gzip" * 10)
     out = lxfs("import", image, junk)
     assert out.returncode == 1 and len(error_lines(out)) == 1
+    assert fsck.check(image) == []
 
 
 def test_bad_images_are_one_clear_error_each(tmp_path: Path, image: Path) -> None:
@@ -177,6 +179,7 @@ def test_second_writer_gets_a_clear_lock_message(image: Path, tmp_path: Path) ->
         holder.wait()
     assert lxfs("import", image, tar).returncode == 0
     assert b"x" in listing(image)
+    assert fsck.check(image) == []
 
 
 def test_fsck_reports_and_repairs(image: Path) -> None:
@@ -204,6 +207,7 @@ def test_info_shows_version_geometry_and_counts(image: Path, tmp_path: Path) -> 
     assert fields["orphans"] == "0"
     assert fields["file data (apparent)"].startswith("200000")
     assert int(fields["inodes"]) == int(fields["directories"]) + 1
+    assert fsck.check(image) == []
 
 
 def test_export_round_trips_through_the_cli(image: Path, tmp_path: Path) -> None:
@@ -218,7 +222,7 @@ def test_export_round_trips_through_the_cli(image: Path, tmp_path: Path) -> None
     assert lxfs("init", second).returncode == 0
     assert lxfs("import", second, out_tar, "--path", "/srv").returncode == 0
     assert listing(second, b"/srv") == [b"d", b"g"]
-    assert fsck.check(second) == []
+    assert fsck.check(image) == [] and fsck.check(second) == []
 
 
 def test_import_from_stdin_and_export_to_stdout(image: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 from lxfs.images import init_image
+from lxfs.volfs import fsck
 
 CLI = [sys.executable, "-c", "from lxfs.cli import main; main()"]
 
@@ -49,6 +50,7 @@ def test_import_and_export_draw_a_bar_on_a_terminal(tmp_path: Path) -> None:
     assert b"importing big.tar" in drawn and b"MB" in drawn
     status, drawn = run_on_terminal("export", image, tmp_path / "out.tar")
     assert status == 0 and b"exporting a.lxfs" in drawn
+    assert fsck.check(image) == []
 
 
 def test_import_and_export_are_silent_in_a_pipe(tmp_path: Path) -> None:
@@ -57,3 +59,4 @@ def test_import_and_export_are_silent_in_a_pipe(tmp_path: Path) -> None:
     for args in (["import", image, big_tar(tmp_path)], ["export", image, tmp_path / "out.tar"]):
         out = subprocess.run([*CLI, *map(str, args)], capture_output=True, timeout=120)
         assert (out.returncode, out.stdout, out.stderr) == (0, b"", b"")
+    assert fsck.check(image) == []

@@ -113,6 +113,7 @@ def test_gnu_tar_extracts_our_export_as_the_original_tree(tree: bytes, tmp_path:
     assert first_difference(host_snapshot(tree), host_snapshot(os.fsencode(dest))) is None
     # GNU tar recreated the holes from our PAX sparse map.
     assert os.stat(dest / "sparse").st_blocks * 512 < MIB
+    assert_clean(img)
 
 
 def test_import_under_a_path_keeps_the_rest_of_the_image(tree: bytes, tmp_path: Path) -> None:
