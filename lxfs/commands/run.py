@@ -75,8 +75,10 @@ def run_program(
     user: str | None = None,
     cwd: str | None = None,
     env: list[str] | None = None,
+    mount: str | None = None,
 ) -> int:
-    """``lxfs run``: the exit status of the guest (128+N when killed by signal N)."""
+    """``lxfs run``: the exit status of the guest (128+N when killed by signal N). With ``mount``, the
+    running system's namespace (its /, /proc, /dev) is served on that host directory meanwhile."""
     from emulator.loader import ExecError
     from emulator.syscalls.fs_setup import spawn_init
     from lxfs.vfs.errors import FsError
@@ -96,20 +98,69 @@ def run_program(
         envp.append(os.fsencode(item))
     args = [os.fsencode(a) for a in argv]
     with open_system(image, strace=sys.stderr if strace else None, uid=uid, gid=gid) as kernel:
+        if cwd:
+            side = kernel.files  # type: ignore[attr-defined]
+            try:
+                side.ns.chdir(side.init_ctx, os.fsencode(cwd))
+            except FsError as exc:
+                raise RunError(f"--cwd {cwd}: {exc.strerror}", 1) from None
         try:
-            spawn_init(kernel, args, envp, cwd=os.fsencode(cwd) if cwd else b"/", uid=uid, gid=gid)
+            spawn_init(kernel, args, envp, uid=uid, gid=gid)
         except ExecError as exc:
             raise RunError(f"{argv[0]}: {exc.strerror}", 126) from None
         except FsError as exc:
-            if cwd and exc.errno is not None and not getattr(kernel, "init", None):
-                pass
             status = 127 if exc.errno == 2 else 126
             raise RunError(f"{argv[0]}: {exc.strerror}", status) from None
         sys.stdout.flush()
-        status = kernel.run()
+        with _served(kernel, mount):
+            status = kernel.run()
     if status & 0x7F:
         return 128 + (status & 0x7F)
     return (status >> 8) & 0xFF
+
+
+@contextlib.contextmanager
+def _served(kernel: Kernel, mountpoint: str | None) -> Iterator[None]:
+    """``lxfs run --mount``: FUSE requests on a host thread under the kernel lock (DESIGN.md "FUSE");
+    each request's end wakes a scheduler idling in select, since it may have made a task runnable (a
+    write into a FIFO a guest waits on)."""
+    if mountpoint is None:
+        yield
+        return
+    import selectors
+
+    from lxfs.fuse import MountError, MountOptions, serve_in_thread
+
+    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def drain() -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(rfd, 4096)
+
+    def poke() -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(wfd, b"\0")
+
+    try:
+        server = serve_in_thread(kernel.namespace, mountpoint, kernel.lock, MountOptions(fsname="lxfs-run"))
+    except MountError as exc:
+        os.close(rfd)
+        os.close(wfd)
+        raise RunError(f"--mount {exc}", 1) from None
+    kernel.lock.on_release = poke
+    kernel.watch_fd(rfd, selectors.EVENT_READ, drain)
+    try:
+        yield
+    finally:
+        kernel.unwatch_fd(rfd)
+        try:
+            server.stop()
+        except MountError as exc:
+            print(f"lxfs run: --mount: {exc}", file=sys.stderr)
+        finally:
+            kernel.lock.on_release = None
+            os.close(rfd)
+            os.close(wfd)
 
 
 # syscalls whose implementation is deliberately partial (shown by `lxfs syscalls`)
@@ -153,6 +204,10 @@ def register(app: typer.Typer) -> None:
         user: Annotated[str | None, typer.Option("--user", help="Run as UID:GID.")] = None,
         cwd: Annotated[str | None, typer.Option("--cwd", help="Working directory inside the image.")] = None,
         env: Annotated[list[str] | None, typer.Option("--env", help="K=V for the environment.")] = None,
+        mount: Annotated[
+            str | None,
+            typer.Option("--mount", help="Serve the running system's / (with /proc, /dev) on this host directory."),
+        ] = None,
     ) -> None:
         image: Path | None = None
         argv = list(args)
@@ -171,7 +226,7 @@ def register(app: typer.Typer) -> None:
             image = Path(argv[0])
             argv = argv[1:]
         try:
-            status = run_program(image, argv, strace=strace, user=user, cwd=cwd, env=env)
+            status = run_program(image, argv, strace=strace, user=user, cwd=cwd, env=env, mount=mount)
         except RunError as exc:
             print(f"lxfs run: {exc}", file=sys.stderr)
             raise typer.Exit(exc.status) from None
@@ -193,7 +248,7 @@ def register(app: typer.Typer) -> None:
         shell.register(app)
 
 
-_OPTS_WITH_VALUE = ("--user", "--cwd", "--env")
+_OPTS_WITH_VALUE = ("--user", "--cwd", "--env", "--mount")
 
 
 def _positionals(args: list[str]) -> list[str]:
