@@ -304,24 +304,17 @@ def _read_into(task: Task, file: OpenFile, buf: int, data: bytes, rewind: bool) 
         try:
             task.write(buf, data)
         except FsError:
-            if rewind and (file.ops is None or file.ops.seekable):
+            if rewind and file.advances_pos:
                 file.pos -= len(data)
             raise
     return len(data)
-
-
-def _keeps_pos(file: OpenFile) -> bool:
-    return file.ops is not None and getattr(file.ops, "keeps_pos", False)
 
 
 @syscall("read", "fd", "ptr", "size")
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     file = get_file(task, fd)
     count = min(count, MAX_RW)
-    pos = file.pos
     data = blocking(task, file, lambda: file.read(count))
-    if _keeps_pos(file):
-        file.pos = pos
     return _read_into(task, file, buf, data, True)
 
 
@@ -335,11 +328,7 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     ops = file.ops
     if ops is not None and not ops.seekable and not file.flags & os.O_NONBLOCK:
         return _stream_write(task, file, fd, buf, data, creds)
-    pos = file.pos
-    n = _write_through(task, file, lambda: file.write(data, creds))
-    if _keeps_pos(file):
-        file.pos = pos
-    return n
+    return _write_through(task, file, lambda: file.write(data, creds))
 
 
 def _stream_write(task: Task, file: OpenFile, fd: int, buf: int, data: bytes, creds: Any) -> int:
@@ -437,7 +426,7 @@ def _do_readv(task: Task, fd: int, iov: int, iovcnt: int, offset: int | None) ->
     try:
         _scatter(task, vecs, data)
     except FsError:
-        if offset is None and (file.ops is None or file.ops.seekable):
+        if offset is None and file.advances_pos:
             file.pos -= len(data)
         raise
     return len(data)
@@ -494,36 +483,14 @@ def sys_pwritev2(task: Task, fd: int, iov: int, iovcnt: int, pos_l: int, pos_h: 
 
 @syscall("lseek", "fd", "long", "int", ret="long")
 def sys_lseek(task: Task, fd: int, offset: int, whence: int) -> int:
-    file = get_file(task, fd)
-    ops = file.ops
-    llseek = getattr(ops, "llseek", None) if ops is not None else None
-    if llseek is not None:
-        whence = s32(whence)
-        if whence < 0 or whence > 4:
-            raise FsError(errno.EINVAL)
-        return llseek(file, s64(offset), whence)
-    return file.lseek(s64(offset), s32(whence))
+    return get_file(task, fd).lseek(s64(offset), s32(whence))
 
 
 # -- stat -------------------------------------------------------------------------------------------------
 
 
 def _stat_bytes(st: Any) -> bytes:
-    return S.pack_stat(
-        st.st_dev,
-        st.st_ino,
-        st.st_mode,
-        st.st_nlink,
-        st.st_uid,
-        st.st_gid,
-        st.st_rdev,
-        st.st_size,
-        st.st_blksize,
-        st.st_blocks,
-        st.st_atime_ns,
-        st.st_mtime_ns,
-        st.st_ctime_ns,
-    )
+    return S.pack_stat(st)
 
 
 def _fstatat(task: Task, dirfd: int, path: bytes, flags: int) -> Any:
@@ -576,23 +543,7 @@ def sys_statx(task: Task, dirfd: int, path: int, flags: int, mask: int, buf: int
     p = read_path(task, path) if path or not flags & AT_EMPTY_PATH else b""
     st = _fstatat(task, dirfd, p, flags & ~S.AT_STATX_SYNC_TYPE)
     mnt_id = _mount_id_of(task, dirfd, p, flags)
-    data = S.pack_statx(
-        S.STATX_BASIC_STATS | S.STATX_MNT_ID,
-        st.st_dev,
-        st.st_ino,
-        st.st_mode,
-        st.st_nlink,
-        st.st_uid,
-        st.st_gid,
-        st.st_rdev,
-        st.st_size,
-        st.st_blksize,
-        st.st_blocks,
-        st.st_atime_ns,
-        st.st_mtime_ns,
-        st.st_ctime_ns,
-        mnt_id,
-    )
+    data = S.pack_statx(st, S.STATX_BASIC_STATS | S.STATX_MNT_ID, mnt_id)
     task.write(buf, data)
     return 0
 
@@ -1234,20 +1185,24 @@ def sys_pipe2(task: Task, fds: int, flags: int) -> int:
         raise FsError(errno.EINVAL)
     task.write(fds, bytes(8))  # EFAULT before anything is created
     r, w = files_of(task).ns.pipe(ctx_of(task), flags)
-    cloexec = bool(flags & O_CLOEXEC)
+    install_pair(task, r, w, bool(flags & O_CLOEXEC), fds)
+    return 0
+
+
+def install_pair(task: Task, a: OpenFile, b: OpenFile, cloexec: bool, addr: int) -> None:
+    """pipe2/socketpair: install both files (neither on failure) and store the two fds at ``addr``."""
     table = fdtable_of(task)
     try:
-        rfd = table.install(r, cloexec)
+        x = table.install(a, cloexec)
     except FsError:
-        w.close()
+        b.close()
         raise
     try:
-        wfd = table.install(w, cloexec)
+        y = table.install(b, cloexec)
     except FsError:
-        table.close(rfd)
+        table.close(x)
         raise
-    task.write(fds, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))
-    return 0
+    task.write(addr, x.to_bytes(4, "little") + y.to_bytes(4, "little"))
 
 
 # -- copying between files ----------------------------------------------------------------------------------
@@ -1278,7 +1233,7 @@ def _copy(task: Task, src: OpenFile, dst: OpenFile, count: int, src_off: int | N
             if exc.errno == errno.EAGAIN and done:
                 break
             raise
-        if src_off is None and (src.ops is None or src.ops.seekable):
+        if src_off is None and src.advances_pos:
             src.pos += w
         done += w
         if w < len(data) or len(data) < n:

@@ -134,10 +134,16 @@ class OpenFile:
 
     # -- data ----------------------------------------------------------------------------------------
 
+    @property
+    def advances_pos(self) -> bool:
+        """read/write move the position: stored files and seekable FileOps that are not ``keeps_pos``
+        (streams have no position; mem.c's devices never move theirs)."""
+        ops = self.ops
+        return ops is None or (ops.seekable and not ops.keeps_pos)
+
     def read(self, size: int) -> bytes:
         data = self._read(size, self.pos)
-        ops = self.ops
-        if ops is None or ops.seekable:
+        if self.advances_pos:
             self.pos += len(data)
         return data
 
@@ -177,8 +183,7 @@ class OpenFile:
 
     def write(self, data: bytes, creds: Credentials | None = None) -> int:
         n, end = self._write(data, self.pos, creds)
-        ops = self.ops
-        if ops is None or ops.seekable:
+        if self.advances_pos:
             self.pos = end
         return n
 
@@ -217,10 +222,26 @@ class OpenFile:
         return len(data), offset + len(data)
 
     def lseek(self, offset: int, whence: int) -> int:
+        """lseek(2): ESPIPE on streams, EINVAL for an unknown whence (ksys_lseek), else the file's own
+        llseek (FileOps.llseek) or generic_llseek for stored files."""
         self._check_io()
         ops = self.ops
-        if ops is not None and not ops.seekable:
+        if ops is None:
+            new = self.generic_llseek(offset, whence)
+        elif not ops.seekable:
             raise FsError(errno.ESPIPE)
+        elif whence < os.SEEK_SET or whence > os.SEEK_HOLE:
+            raise FsError(errno.EINVAL)
+        else:
+            new = ops.llseek(self, offset, whence)
+        self.pos = new
+        return new
+
+    def generic_llseek(self, offset: int, whence: int) -> int:
+        """generic_file_llseek: SEEK_SET/CUR/END against the size (the FileOps' ``size()`` or the
+        inode's), SEEK_DATA/HOLE with one hole at EOF unless the filesystem knows better. Returns the
+        new position without storing it."""
+        ops = self.ops
         if whence == os.SEEK_SET:
             new = offset
         elif whence == os.SEEK_CUR:
@@ -250,7 +271,6 @@ class OpenFile:
             raise FsError(errno.EINVAL)
         if new < 0 or new > MAX_OFF:
             raise FsError(errno.EINVAL)
-        self.pos = new
         return new
 
     def truncate(self, size: int, creds: Credentials | None = None) -> None:

@@ -212,9 +212,18 @@ class FileOps:
     """
 
     seekable = False
+    # Reads and writes leave the position alone (drivers that never advance *ppos: mem.c's null, zero and
+    # full, random.c); the VFS then keeps f_pos where llseek put it.
+    keeps_pos = False
 
     def __init__(self) -> None:
         self.waitq = WaitQueue()
+
+    def llseek(self, file: OpenFile, offset: int, whence: int) -> int:
+        """lseek(2) on a seekable file (file_operations.llseek): the new position, which the VFS stores
+        in ``file.pos``. ``whence`` is already one of SEEK_SET..SEEK_HOLE. The default is
+        generic_file_llseek over ``size()``; devices override it (null_lseek: always 0)."""
+        return file.generic_llseek(offset, whence)
 
     def read(self, file: OpenFile, size: int, offset: int) -> bytes:
         raise FsError(errno.EINVAL)
