@@ -25,6 +25,7 @@ import heapq
 import itertools
 import os
 import selectors
+import struct
 import signal as hostsignal
 import sys
 import time
@@ -46,6 +47,9 @@ from lxfs.vfs.errors import FsError
 from lxfs.vfs.waitq import WaitQueue
 from procfs.source import default_limits
 
+# include/uapi/linux/futex.h
+FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x8000_0000, 0x4000_0000, 0x3FFF_FFFF
+ROBUST_LIST_LIMIT = 2048
 PREEMPT_US = int(os.environ.get("LXFS_PREEMPT_US", "4000"))  # time slice of CPU-bound tasks (DESIGN.md: every few ms)
 
 # task states
@@ -702,6 +706,8 @@ class Kernel:
         task.state = DEAD
         task.stop = True
         proc = task.process
+        if task.robust_list[0]:
+            self._exit_robust_list(task)
         if task.clear_child_tid:
             # CLONE_CHILD_CLEARTID: zero the tid word and wake one futex waiter (pthread_join)
             try:
@@ -714,6 +720,37 @@ class Kernel:
         self.tasks.pop(task.tid, None)
         if self.current is task:
             proc.mm.cpu.stop()
+
+    def _exit_robust_list(self, task: Task) -> None:
+        """Mark the robust futexes a dying thread still holds (kernel/futex/core.c exit_robust_list):
+        FUTEX_OWNER_DIED, and wake one waiter, so pthread_mutex_lock returns EOWNERDEAD."""
+        from emulator.syscalls.process import futex_wake
+
+        mm = task.process.mm
+        head = task.robust_list[0]
+        try:
+            entry, offset, pending = struct.unpack("<QqQ", mm.read(head, 24))
+            seen = 0
+            addrs = []
+            while entry != head and entry and seen < ROBUST_LIST_LIMIT:
+                addrs.append(entry)
+                entry = mm.read_u64(entry)
+                seen += 1
+            if pending:
+                addrs.append(pending)
+        except FsError:
+            return
+        for item in addrs:
+            uaddr = (item + offset) & 0xFFFF_FFFF_FFFF_FFFF
+            try:
+                uval = mm.read_u32(uaddr)
+            except FsError:
+                continue
+            if uval & FUTEX_TID_MASK != task.tid:
+                continue
+            mm.write_u32(uaddr, (uval & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
+            if uval & FUTEX_WAITERS:
+                futex_wake(self, task, uaddr, 1, 0xFFFF_FFFF, False)
 
     def exit_group(self, proc: Process, status: int) -> None:
         """End every thread of ``proc`` with wait status ``status``."""
