@@ -143,7 +143,7 @@ class Seeder:
 
     def add_package(self, name: str) -> None:
         for path in package_files(name):
-            if not path.startswith(SKIPPED_PREFIXES):
+            if not (path + b"/").startswith(SKIPPED_PREFIXES):
                 self.copy(path)
 
     def add_dependencies(self) -> None:
