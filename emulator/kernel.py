@@ -25,8 +25,8 @@ import heapq
 import itertools
 import os
 import selectors
-import struct
 import signal as hostsignal
+import struct
 import sys
 import time
 from collections import deque

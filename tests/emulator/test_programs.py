@@ -104,3 +104,8 @@ def test_ctypes_fallback_engine_runs_programs_like_native(
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_sigtimedwait_and_stop_continue_kill_of_a_child(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "sigwait", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_robust_mutex_of_a_dead_thread_gives_eownerdead(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "robust", flavour)
