@@ -10,6 +10,7 @@ import os
 import stat as statmod
 import struct
 from collections.abc import Iterable
+from typing import Protocol
 
 # --- struct stat (arch/x86/include/uapi/asm/stat.h), 144 bytes -----------------------------------
 # st_dev, st_ino, st_nlink, st_mode, st_uid, st_gid, __pad0, st_rdev, st_size, st_blksize, st_blocks,
@@ -92,75 +93,47 @@ DIRENT_HEADER = struct.Struct("<QQH")
 UTIMBUF = struct.Struct("<qq")
 
 
-def pack_stat(
-    dev: int,
-    ino: int,
-    mode: int,
-    nlink: int,
-    uid: int,
-    gid: int,
-    rdev: int,
-    size: int,
-    blksize: int,
-    blocks: int,
-    atime_ns: int,
-    mtime_ns: int,
-    ctime_ns: int,
-) -> bytes:
-    a_s, a_n = divmod(atime_ns, 1_000_000_000)
-    m_s, m_n = divmod(mtime_ns, 1_000_000_000)
-    c_s, c_n = divmod(ctime_ns, 1_000_000_000)
-    return STAT.pack(dev, ino, nlink, mode, uid, gid, 0, rdev, size, blksize, blocks, a_s, a_n, m_s, m_n, c_s, c_n)
+class StatLike(Protocol):
+    """What stat(2) reports (lxfs.vfs.stat.Stat, os.stat_result-like field names, times in ns)."""
+
+    st_dev: int
+    st_ino: int
+    st_mode: int
+    st_nlink: int
+    st_uid: int
+    st_gid: int
+    st_rdev: int
+    st_size: int
+    st_blksize: int
+    st_blocks: int
+    st_atime_ns: int
+    st_mtime_ns: int
+    st_ctime_ns: int
 
 
-def pack_statx(
-    mask: int,
-    dev: int,
-    ino: int,
-    mode: int,
-    nlink: int,
-    uid: int,
-    gid: int,
-    rdev: int,
-    size: int,
-    blksize: int,
-    blocks: int,
-    atime_ns: int,
-    mtime_ns: int,
-    ctime_ns: int,
-    mnt_id: int,
-) -> bytes:
-    a_s, a_n = divmod(atime_ns, 1_000_000_000)
-    m_s, m_n = divmod(mtime_ns, 1_000_000_000)
-    c_s, c_n = divmod(ctime_ns, 1_000_000_000)
+def _times(st: StatLike) -> tuple[int, int, int, int, int, int]:
+    a_s, a_n = divmod(st.st_atime_ns, 1_000_000_000)
+    m_s, m_n = divmod(st.st_mtime_ns, 1_000_000_000)
+    c_s, c_n = divmod(st.st_ctime_ns, 1_000_000_000)
+    return a_s, a_n, m_s, m_n, c_s, c_n
+
+
+def pack_stat(st: StatLike) -> bytes:
+    a_s, a_n, m_s, m_n, c_s, c_n = _times(st)
+    return STAT.pack(
+        st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0, st.st_rdev, st.st_size,
+        st.st_blksize, st.st_blocks, a_s, a_n, m_s, m_n, c_s, c_n,
+    )  # fmt: skip
+
+
+def pack_statx(st: StatLike, mask: int, mnt_id: int) -> bytes:
+    a_s, a_n, m_s, m_n, c_s, c_n = _times(st)
+    rdev, dev = st.st_rdev, st.st_dev
     return STATX.pack(
-        mask,
-        blksize,
-        0,
-        nlink,
-        uid,
-        gid,
-        mode & 0xFFFF,
-        ino,
-        size,
-        blocks,
-        0,
-        a_s,
-        a_n,
-        0,
-        0,
-        c_s,
-        c_n,
-        m_s,
-        m_n,
-        os.major(rdev),
-        os.minor(rdev),
-        os.major(dev),
-        os.minor(dev),
-        mnt_id,
-        0,
-        0,
-    )
+        mask, st.st_blksize, 0, st.st_nlink, st.st_uid, st.st_gid, st.st_mode & 0xFFFF, st.st_ino, st.st_size,
+        st.st_blocks, 0, a_s, a_n, 0, 0, c_s, c_n, m_s, m_n, os.major(rdev), os.minor(rdev), os.major(dev),
+        os.minor(dev), mnt_id, 0, 0,
+    )  # fmt: skip
 
 
 def unpack_stat(data: bytes) -> dict[str, int]:

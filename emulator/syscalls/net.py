@@ -28,6 +28,7 @@ from emulator.syscalls.fs import (
     fdtable_of,
     files_of,
     get_file,
+    install_pair,
     sigpipe,
 )
 from emulator.syscalls.fs_structs import (
@@ -606,20 +607,7 @@ def sys_socketpair(task: Task, domain: int, stype: int, protocol: int, sv: int) 
     base = _check_type(s32(domain), stype, s32(protocol))
     task.write(sv, bytes(8))
     a, b = UnixSocket.pair(base, files_of(task).unix, _cred(task, True))
-    fa, fb = _new_file(task, a, stype), _new_file(task, b, stype)
-    table = fdtable_of(task)
-    cloexec = bool(stype & SOCK_CLOEXEC)
-    try:
-        x = table.install(fa, cloexec)
-    except FsError:
-        fb.close()
-        raise
-    try:
-        y = table.install(fb, cloexec)
-    except FsError:
-        table.close(x)
-        raise
-    task.write(sv, x.to_bytes(4, "little") + y.to_bytes(4, "little"))
+    install_pair(task, _new_file(task, a, stype), _new_file(task, b, stype), bool(stype & SOCK_CLOEXEC), sv)
     return 0
 
 

@@ -7,6 +7,7 @@ import struct
 import subprocess
 
 from emulator.syscalls import fs_structs as S
+from lxfs.vfs.stat import Stat
 from tests.emulator.harness import compile_program
 
 
@@ -32,7 +33,7 @@ def test_sizes_and_offsets_match_the_c_compiler() -> None:
 
 def test_stat_fields_land_at_the_c_offsets() -> None:
     c = _layouts()
-    raw = S.pack_stat(1, 2, 0o100644, 3, 4, 5, 0x0801, 6, 4096, 8, 1_000_000_001, 2_000_000_002, 3_000_000_003)
+    raw = S.pack_stat(Stat(1, 2, 0o100644, 3, 4, 5, 0x0801, 6, 4096, 8, 1_000_000_001, 2_000_000_002, 3_000_000_003))
     assert struct.unpack_from("<I", raw, c["stat.st_mode"])[0] == 0o100644
     assert struct.unpack_from("<Q", raw, c["stat.st_rdev"])[0] == 0x0801
     assert struct.unpack_from("<q", raw, c["stat.st_size"])[0] == 6
@@ -43,7 +44,7 @@ def test_stat_fields_land_at_the_c_offsets() -> None:
 def test_statx_fields_land_at_the_c_offsets() -> None:
     c = _layouts()
     dev = (259 << 8) | 3
-    raw = S.pack_statx(0x17FF, dev, 77, 0o40755, 2, 0, 0, 0, 4096, 4096, 8, 1, 5_000_000_006, 2, 9)
+    raw = S.pack_statx(Stat(dev, 77, 0o40755, 2, 0, 0, 0, 4096, 4096, 8, 1, 5_000_000_006, 2), 0x17FF, 9)
     assert struct.unpack_from("<H", raw, c["statx.stx_mode"])[0] == 0o40755
     assert struct.unpack_from("<Q", raw, c["statx.stx_ino"])[0] == 77
     assert struct.unpack_from("<qI", raw, c["statx.stx_mtime"]) == (5, 6)
