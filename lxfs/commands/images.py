@@ -33,6 +33,9 @@ def _run(action: Callable[[], T]) -> T:
         return action()
     except (ToolError, ImageError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:  # a host file: the archive, the output, a directory to import
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise _fail(f"{where}{exc.strerror or exc}") from None
 
 
 def _warner() -> Warn:

@@ -179,6 +179,8 @@ def export_image(
         with _user_errors(image_path), ImageFs.open(image_path, readonly=True) as image:
             return _write_tar(image, sys.stdout.buffer, "", warn, root, Path(image_path).name, show_progress)
     target = Path(out)
+    if not target.parent.is_dir():
+        raise ToolError(f"{target.parent}: no such directory")
     tmp = _temp_beside(target)
     with _user_errors(image_path), ImageFs.open(image_path, readonly=True) as image:
         try:

@@ -242,3 +242,17 @@ def test_import_from_stdin_and_export_to_stdout(image: Path, tmp_path: Path) -> 
     out = subprocess.run([*cli, "import", str(image), "-", "--path", "/tmp"], input=cut, capture_output=True)
     assert out.returncode == 1 and out.stderr.count(b"lxfs: error: stdin:") == 1
     assert fsck.check(image) == []
+
+
+def test_host_file_errors_are_one_line(image: Path, tmp_path: Path) -> None:
+    import socket
+
+    sock_path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock_path))
+        out = lxfs_in_process("import", image, sock_path)  # open(2) of a socket: ENXIO
+    assert out.returncode == 1
+    assert error_lines(out) == [f"lxfs: error: {sock_path}: No such device or address"]
+    out = lxfs_in_process("export", image, tmp_path / "no" / "dir" / "o.tar")
+    assert out.returncode == 1 and error_lines(out) == [f"lxfs: error: {tmp_path / 'no' / 'dir'}: no such directory"]
+    assert fsck.check(image) == []
