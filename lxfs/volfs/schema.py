@@ -27,7 +27,10 @@ from sqlalchemy import (
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4C58_4653  # "LXFS" in the SQLite header (offset 68)
 CHUNK_SIZE = 128 * 1024  # FUSE's read request size; see DESIGN.md "Measured"
-PAGE_SIZE = 16 * 1024  # chosen by bench/bench_volfs.py --page-sizes (see bench/RESULTS.md)
+# Chosen by bench/bench_volfs.py --page-sizes (bench/RESULTS.md): on a disk-backed image a commit costs
+# per byte of the pages it dirties, so metadata calls favour small pages and 1 MiB writes big ones; 8 KiB
+# gave the best product of create+stat+unlink/s and write MB/s (below DESIGN.md's 16-64 KiB range).
+PAGE_SIZE = 8 * 1024
 ROOT_INO = 1
 
 metadata = MetaData()
