@@ -8,12 +8,12 @@ import os
 import stat
 import time
 from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
 
 from devfs.pty import PTY_SLAVE_MAJOR, Devpts, PtyPair
 from lxfs.linux import DEVPTS_SUPER_MAGIC
 from lxfs.vfs.errors import FsError
-from lxfs.vfs.interfaces import Attr, DirEntry, FileOps, SetAttr, StatFs
+from lxfs.vfs.interfaces import Attr, DirEntry, SetAttr
+from lxfs.vfs.synthetic import SyntheticFs
 
 ROOT_INO = 1
 PTMX_INO = 2
@@ -22,7 +22,7 @@ SLAVE_MODE = 0o620  # the gid=5,mode=620 mount options of every distribution
 TTY_GID = 5
 
 
-class DevptsFs:
+class DevptsFs(SyntheticFs):
     """devpts over a Devpts (the pairs ptmx allocates). Implements lxfs.vfs.interfaces.Filesystem."""
 
     fs_type = "devpts"
@@ -40,9 +40,6 @@ class DevptsFs:
         if pair is None:
             raise FsError(errno.ENOENT)
         return pair
-
-    def transaction(self) -> AbstractContextManager[None]:
-        return nullcontext()
 
     def getattr(self, ino: int) -> Attr:
         t = self.mounted_ns
@@ -93,66 +90,3 @@ class DevptsFs:
             return b"ptmx"
         index = ino - FIRST_SLAVE_INO
         return b"%d" % index if index in self.devpts.pairs else None
-
-    def _refuse(self) -> int:
-        raise FsError(errno.EPERM)  # simple_dir_inode_operations: no create/mkdir/unlink
-
-    def create(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, rdev: int, now_ns: int) -> int:
-        return self._refuse()
-
-    def mkdir(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, now_ns: int) -> int:
-        return self._refuse()
-
-    def symlink(self, dir_ino: int, name: bytes, target: bytes, uid: int, gid: int, now_ns: int) -> int:
-        return self._refuse()
-
-    def link(self, ino: int, dir_ino: int, name: bytes) -> None:
-        self._refuse()
-
-    def unlink(self, dir_ino: int, name: bytes) -> None:
-        self._refuse()
-
-    def rmdir(self, dir_ino: int, name: bytes) -> None:
-        self._refuse()
-
-    def rename(self, old_dir: int, old_name: bytes, new_dir: int, new_name: bytes, flags: int) -> None:
-        self._refuse()
-
-    def readlink(self, ino: int) -> bytes:
-        raise FsError(errno.EINVAL)
-
-    def read(self, ino: int, offset: int, size: int) -> bytes:
-        raise FsError(errno.EINVAL)
-
-    def write(self, ino: int, offset: int, data: bytes) -> None:
-        raise FsError(errno.EINVAL)
-
-    def fsync(self, ino: int, datasync: bool) -> None:
-        return None
-
-    def sync(self) -> None:
-        return None
-
-    def getxattr(self, ino: int, name: bytes) -> bytes:
-        raise FsError(errno.EOPNOTSUPP)
-
-    def setxattr(self, ino: int, name: bytes, value: bytes, flags: int) -> None:
-        raise FsError(errno.EOPNOTSUPP)
-
-    def listxattr(self, ino: int) -> list[bytes]:
-        return []
-
-    def removexattr(self, ino: int, name: bytes) -> None:
-        raise FsError(errno.EOPNOTSUPP)
-
-    def statfs(self) -> StatFs:
-        return StatFs(DEVPTS_SUPER_MAGIC, 4096, 0, 0, 0, 0, 0)
-
-    def open_inode(self, ino: int) -> None:
-        return None
-
-    def release_inode(self, ino: int) -> None:
-        return None
-
-    def open_file(self, ino: int, flags: int) -> FileOps | None:
-        return None  # character nodes open through the DeviceRegistry

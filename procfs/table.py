@@ -14,13 +14,13 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lxfs.linux import PROC_SUPER_MAGIC
 from lxfs.vfs.errors import FsError
-from lxfs.vfs.interfaces import Attr, DirEntry, FileOps, SetAttr, StatFs
+from lxfs.vfs.interfaces import Attr, DirEntry, FileOps, SetAttr
+from lxfs.vfs.synthetic import SyntheticFs
 from procfs import pid as P
 from procfs import system as S
 from procfs.source import FdInfo, ProcessInfo, ProcessSource
@@ -285,8 +285,10 @@ class _Override:
 
 
 @dataclass(slots=True)
-class ProcFs:
+class ProcFs(SyntheticFs):
     """The proc filesystem over a ProcessSource (implements lxfs.vfs.interfaces.Filesystem)."""
+
+    add_errno = create_errno = errno.ENOENT  # proc lookups never give a negative dentry to create in
 
     source: ProcessSource
     fs_type: str = "proc"
@@ -612,62 +614,3 @@ class ProcFs:
         if node.pid and node.entry.ptrace and not self._permitted(self.process(node.pid)):
             raise FsError(errno.EACCES)
         return self.render(node)
-
-    # --- operations /proc does not have ---
-
-    def transaction(self) -> AbstractContextManager[None]:
-        return nullcontext()
-
-    def create(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, rdev: int, now_ns: int) -> int:
-        raise FsError(errno.ENOENT)  # proc lookups never give a negative dentry to create in
-
-    def mkdir(self, dir_ino: int, name: bytes, mode: int, uid: int, gid: int, now_ns: int) -> int:
-        raise FsError(errno.ENOENT)
-
-    def symlink(self, dir_ino: int, name: bytes, target: bytes, uid: int, gid: int, now_ns: int) -> int:
-        raise FsError(errno.ENOENT)
-
-    def link(self, ino: int, dir_ino: int, name: bytes) -> None:
-        raise FsError(errno.ENOENT)
-
-    def unlink(self, dir_ino: int, name: bytes) -> None:
-        raise FsError(errno.EPERM)
-
-    def rmdir(self, dir_ino: int, name: bytes) -> None:
-        raise FsError(errno.EPERM)
-
-    def rename(self, old_dir: int, old_name: bytes, new_dir: int, new_name: bytes, flags: int) -> None:
-        raise FsError(errno.EPERM)
-
-    def read(self, ino: int, offset: int, size: int) -> bytes:
-        raise FsError(errno.EINVAL)
-
-    def write(self, ino: int, offset: int, data: bytes) -> None:
-        raise FsError(errno.EINVAL)
-
-    def fsync(self, ino: int, datasync: bool) -> None:
-        return None
-
-    def sync(self) -> None:
-        return None
-
-    def getxattr(self, ino: int, name: bytes) -> bytes:
-        raise FsError(errno.EOPNOTSUPP)
-
-    def setxattr(self, ino: int, name: bytes, value: bytes, flags: int) -> None:
-        raise FsError(errno.EOPNOTSUPP)
-
-    def listxattr(self, ino: int) -> list[bytes]:
-        return []
-
-    def removexattr(self, ino: int, name: bytes) -> None:
-        raise FsError(errno.EOPNOTSUPP)
-
-    def statfs(self) -> StatFs:
-        return StatFs(PROC_SUPER_MAGIC, 4096, 0, 0, 0, 0, 0)
-
-    def open_inode(self, ino: int) -> None:
-        return None
-
-    def release_inode(self, ino: int) -> None:
-        return None
