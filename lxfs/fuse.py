@@ -555,13 +555,11 @@ class FuseAdapter:
         f = fi.contents
         flags = f.flags
         if flags & FMODE_EXEC:
-            # execve's open needs MAY_EXEC, not MAY_READ, and the kernel already checked it (with
-            # default_permissions): open for reading with the filesystem capabilities.
-            creds, self.ctx.creds = self.ctx.creds, Credentials.root()
-            try:
-                file = self._open(node, os.O_RDONLY)
-            finally:
-                self.ctx.creds = creds
+            # execve's open: exec permission, not read (do_open_execat), as the VFS's open_exec checks
+            file = self.ns.open_exec(self.ctx, None, self._named(node), AT_SYMLINK_NOFOLLOW)
+            if file.loc != node.loc:
+                file.close()
+                raise FsError(errno.ESTALE)
         else:
             file = self._open(node, flags)
         if file.ops is not None:

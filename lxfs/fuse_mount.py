@@ -62,14 +62,14 @@ def build_namespace(fs: Filesystem) -> Namespace:
     from devfs.mount import mount_dev
     from devfs.registry import Devices
     from lxfs.vfs.namespace import Namespace
+    from procfs.mount import mount_proc
     from procfs.source import StaticSource
-    from procfs.table import ProcFs
 
     devices = Devices()
     ns = Namespace(fs, devices)
     ctx = ns.context()
     if _is_dir(ns, b"/proc"):
-        ns.mount(ctx, b"/proc", ProcFs(StaticSource()), source=b"proc")
+        mount_proc(ns, ctx, StaticSource())
     if _is_dir(ns, b"/dev"):
         mount_dev(ns, ctx, devices)
     ctx.release()
