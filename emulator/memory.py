@@ -58,7 +58,7 @@ class FileBacking:
 class Buffer:
     """A host anonymous mapping holding guest memory; shared by every VMA (in any address space) on it."""
 
-    __slots__ = ("addr", "host", "shared", "size", "users", "view")
+    __slots__ = ("__weakref__", "addr", "host", "shared", "size", "users", "view")
 
     def __init__(self, size: int, shared: bool = False) -> None:
         self.size = size

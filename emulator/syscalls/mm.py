@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from emulator.memory import PAGE_MASK, PAGE_SIZE, PROT_MASK, TASK_SIZE, Buffer, FileBacking, page_up
@@ -77,10 +78,30 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     if file_mapper is None:
         raise FsError(errno.ENODEV)
     data, backing = file_mapper(task, s32(fd), offset, size, prot, shared)
-    buf = Buffer(size, shared) if not shared else getattr(backing, "shared_buffer", None) or Buffer(size, True)
+    buf = None
+    if shared:
+        # MAP_SHARED of the same file range shares one buffer across mmaps and processes (our page
+        # cache): what one writes, the other reads, before any write-back
+        key = (backing.dev, backing.ino, offset, size)
+        cache = _shared_pages(task)
+        buf = cache.get(key) if backing.ino else None
+        if buf is not None and buf.users > 0:
+            data = None
+        else:
+            buf = Buffer(size, True)
+            if backing.ino:
+                cache[key] = buf
     vma = mm.map(addr, size, prot, shared=shared, fixed=fixed, data=data, offset=offset, file=backing,
                  name=backing.path, buf=buf)  # fmt: skip
     return vma.start
+
+
+def _shared_pages(task: Task) -> weakref.WeakValueDictionary[tuple[int, int, int, int], Buffer]:
+    k = task.kernel
+    cache = getattr(k, "shared_file_pages", None)
+    if cache is None:
+        cache = k.shared_file_pages = weakref.WeakValueDictionary()  # type: ignore[attr-defined]
+    return cache
 
 
 @syscall("munmap", "ptr", "size")

@@ -109,3 +109,8 @@ def test_sigtimedwait_and_stop_continue_kill_of_a_child(tmp_path: Path, flavour:
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_robust_mutex_of_a_dead_thread_gives_eownerdead(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "robust", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_shared_file_mappings_are_coherent_across_mmaps_and_processes(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "shared_file", flavour)
