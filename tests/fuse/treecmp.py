@@ -36,7 +36,7 @@ def build_tree(root: str) -> None:
     os.utime(root, ns=(T, T))
 
 
-def snapshot(root: str, xattrs: bool = True) -> list[tuple[object, ...]]:
+def snapshot(root: str, xattrs: bool = True, times: bool = True) -> list[tuple[object, ...]]:
     """Every entry: path, type, mode, owner, size (not for dirs: their size is the fs's own), mtime,
     content hash or link target, hard-link group, user xattrs."""
     out: list[tuple[object, ...]] = []
@@ -59,5 +59,6 @@ def snapshot(root: str, xattrs: bool = True) -> list[tuple[object, ...]]:
             if xattrs and (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
                 xa = sorted((k, os.getxattr(p, k)) for k in os.listxattr(p) if k.startswith("user."))
             size = None if stat.S_ISDIR(kind) else st.st_size
-            out.append((rel, kind, st.st_mode & 0o7777, st.st_uid, st.st_gid, size, st.st_mtime_ns, content, group, xa))
+            mtime = st.st_mtime_ns if times else None
+            out.append((rel, kind, st.st_mode & 0o7777, st.st_uid, st.st_gid, size, mtime, content, group, xa))
     return out
