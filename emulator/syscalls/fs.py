@@ -1536,3 +1536,99 @@ def sys_memfd_create(task: Task, name: int, flags: int) -> int:
     loc = ns.anon_inode(ctx, stat.S_IFREG | 0o777)
     file = _OpenFile(ns, loc, os.O_RDWR | 0o100000, None, ctx.creds, None, b"/memfd:" + label + b" (deleted)")
     return _install(task, file, bool(flags & MFD_CLOEXEC))
+
+
+# -- splice and tee (fs/splice.c): one side a pipe; the data moves through Python, not pages ---------------
+
+SPLICE_F_NONBLOCK = 2
+
+
+def _pipe_of(file: OpenFile) -> Any:
+    return getattr(file.ops, "pipe", None)
+
+
+def _wait_pipe(task: Task, file: OpenFile, nonblock: bool) -> Block:
+    if nonblock or file.flags & os.O_NONBLOCK:
+        raise FsError(errno.EAGAIN)
+    return block_on(task, [file])
+
+
+def _pipe_ready(task: Task, src: OpenFile, dst: OpenFile, pin: Any, pout: Any, nonblock: bool) -> int | None:
+    """None when data can move; 0 at the end of the input pipe; raises EAGAIN/Block/EPIPE otherwise."""
+    if pout is not None and pout.readers == 0:
+        sigpipe(task)
+        raise FsError(errno.EPIPE)
+    if pin is not None and not pin.buf:
+        if pin.writers == 0 and not pin.waiting_writers:
+            return 0
+        raise _wait_pipe(task, src, nonblock)
+    if pout is not None and pout.capacity - len(pout.buf) == 0:
+        raise _wait_pipe(task, dst, nonblock)
+    return None
+
+
+@syscall("splice", "fd", "ptr", "fd", "ptr", "size", "hex")
+def sys_splice(task: Task, fd_in: int, off_in: int, fd_out: int, off_out: int, length: int, flags: int) -> int:
+    src = get_file(task, fd_in)
+    dst = get_file(task, fd_out)
+    if not src.readable or not dst.writable:
+        raise FsError(errno.EBADF)
+    pin, pout = _pipe_of(src), _pipe_of(dst)
+    if pin is None and pout is None:
+        raise FsError(errno.EINVAL)
+    if (pin is not None and off_in) or (pout is not None and off_out):
+        raise FsError(errno.ESPIPE)
+    if pin is not None and pin is pout:
+        raise FsError(errno.EINVAL)
+    if pout is None and dst.flags & os.O_APPEND:
+        raise FsError(errno.EINVAL)
+    length = min(length, MAX_RW)
+    if length == 0:
+        return 0
+    nonblock = bool(flags & SPLICE_F_NONBLOCK)
+    end = _pipe_ready(task, src, dst, pin, pout, nonblock)
+    if end is not None:
+        return end
+    creds = ctx_of(task).creds
+    room = pout.capacity - len(pout.buf) if pout is not None else length
+    n = min(length, room, len(pin.buf) if pin is not None else length)
+    if pin is not None:
+        data = pin.read(n)
+    else:
+        off = s64(task.read_u64(off_in)) if off_in else src.pos
+        seekable = src.ops is None or src.ops.seekable
+        data = src.pread(n, off) if seekable else src.read(n)
+        if not data:
+            return 0
+    if pout is not None:
+        done = pout.write(data)
+    else:
+        off = s64(task.read_u64(off_out)) if off_out else dst.pos
+        seekable = dst.ops is None or dst.ops.seekable
+        done = dst.pwrite(data, off, creds) if seekable else dst.write(data, creds)
+        if off_out:
+            task.write_u64(off_out, off + done)
+        elif seekable:
+            dst.pos = off + done
+    if pin is None:
+        if off_in:
+            task.write_u64(off_in, off + done)
+        elif src.ops is None or src.ops.seekable:
+            src.pos += done
+    return done
+
+
+@syscall("tee", "fd", "fd", "size", "hex")
+def sys_tee(task: Task, fd_in: int, fd_out: int, length: int, flags: int) -> int:
+    src = get_file(task, fd_in)
+    dst = get_file(task, fd_out)
+    pin, pout = _pipe_of(src), _pipe_of(dst)
+    if pin is None or pout is None or pin is pout or not src.readable or not dst.writable:
+        raise FsError(errno.EINVAL)
+    if length == 0:
+        return 0
+    end = _pipe_ready(task, src, dst, pin, pout, bool(flags & SPLICE_F_NONBLOCK))
+    if end is not None:
+        return end
+    n = min(length, MAX_RW, len(pin.buf), pout.capacity - len(pout.buf))
+    return int(pout.write(bytes(pin.buf[:n])))

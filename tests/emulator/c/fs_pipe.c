@@ -144,6 +144,40 @@ int main(void) {
     close(p[1]);
     waitpid(pid, &status, 0);
 
+    /* splice and tee */
+    {
+        int f = open("spl", O_RDWR | O_CREAT | O_TRUNC, 0644);
+        write(f, "0123456789abcdef", 16);
+        int a[2], b[2];
+        T(pipe(a));
+        T(pipe(b));
+        loff_t off = 2;
+        T(splice(f, &off, a[1], NULL, 5, 0));
+        T(off);
+        T(lseek(f, 0, SEEK_CUR));
+        T(lseek(f, 10, SEEK_SET));
+        T(splice(f, NULL, a[1], NULL, 100, 0));
+        T(lseek(f, 0, SEEK_CUR));
+        T(tee(a[0], b[1], 4, 0));
+        T(splice(a[0], NULL, b[1], NULL, 3, 0));
+        T(read(b[0], buf, 100));
+        printf("[%.7s]\n", buf);
+        off = 0;
+        T(splice(a[0], NULL, f, &off, 100, 0));
+        T(pread(f, buf, 16, 0));
+        printf("[%.16s]\n", buf);
+        T(splice(f, NULL, f, NULL, 4, 0));
+        T(splice(a[0], &off, b[1], NULL, 4, 0));
+        T(splice(a[0], NULL, b[1], NULL, 4, SPLICE_F_NONBLOCK));
+        T(tee(f, b[1], 4, 0));
+        close(a[1]);
+        T(splice(a[0], NULL, b[1], NULL, 4, 0));
+        close(a[0]);
+        close(b[0]);
+        close(b[1]);
+        close(f);
+    }
+
     /* FIFO */
     T(mkfifo("ff", 0600));
     T(open("ff", O_WRONLY | O_NONBLOCK));
