@@ -103,3 +103,27 @@ def test_syscalls_lists_the_table() -> None:
     assert by_name["openat"] == "yes" and by_name["getdents64"] == "yes" and by_name["epoll_wait"] == "yes"
     assert by_name["io_uring_setup"] == "ENOSYS"
     assert lines[-1].endswith("implemented")
+
+
+def test_guest_waits_for_slow_host_stdin(image: Path) -> None:
+    """Reads of the host's stdin park the guest until the host pipe has data (the kernel's selector)."""
+    import subprocess
+
+    from tests.emulator.fs_harness import LXFS
+
+    p = subprocess.Popen(
+        [*LXFS, "run", str(image), "--", "/bin/sh", "-c", "read a; echo got $a; busybox tr a-z A-Z"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert p.stdin is not None
+    import time
+
+    time.sleep(1.0)
+    p.stdin.write(b"first\n")
+    p.stdin.flush()
+    time.sleep(0.5)
+    out, err = p.communicate(b"more text\n", timeout=120)
+    assert out == b"got first\nMORE TEXT\n", err
+    assert p.returncode == 0
