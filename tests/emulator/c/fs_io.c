@@ -206,6 +206,44 @@ int main(void) {
     T(flock(99, LOCK_SH));
     close(f2);
 
+    /* blocking flock and F_SETLKW wait for another process to unlock */
+    {
+        int sync_pipe[2];
+        Q(pipe(sync_pipe));
+        int lf = open("lockf", O_RDWR | O_CREAT, 0644);
+        fflush(stdout);
+        pid_t holder = fork();
+        if (holder == 0) {
+            int c = open("lockf", O_RDWR);
+            flock(c, LOCK_EX);
+            struct flock w = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+            fcntl(c, F_SETLK, &w);
+            write(sync_pipe[1], "L", 1);
+            usleep(50000);
+            printf("holder unlocks flock\n");
+            fflush(stdout);
+            flock(c, LOCK_UN);
+            usleep(50000);
+            printf("holder unlocks record\n");
+            fflush(stdout);
+            w.l_type = F_UNLCK;
+            fcntl(c, F_SETLK, &w);
+            _exit(0);
+        }
+        char ch;
+        T(read(sync_pipe[0], &ch, 1));
+        T(flock(lf, LOCK_EX | LOCK_NB));
+        T(flock(lf, LOCK_EX));
+        printf("waiter got flock\n");
+        struct flock w = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 1};
+        T(fcntl(lf, F_SETLK, &w));
+        T(fcntl(lf, F_SETLKW, &w));
+        printf("waiter got record lock\n");
+        int st2;
+        waitpid(holder, &st2, 0);
+        close(lf);
+    }
+
     /* xattrs */
     T(setxattr("data", "user.color", "blue", 4, 0));
     T(setxattr("data", "user.color", "red", 3, XATTR_CREATE));
