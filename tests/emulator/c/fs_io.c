@@ -30,7 +30,22 @@ static void list_xattrs(const char *path) {
     printf("\n");
 }
 
-int main(void) {
+/* after execve: which of the parent's descriptors survived (close-on-exec) */
+static int after_exec(char **argv) {
+    for (int i = 2; argv[i]; i++) {
+        int fd = atoi(argv[i]);
+        errno = 0;
+        long r = fcntl(fd, F_GETFD);
+        printf("after exec fd %d: %s\n", fd, r < 0 ? errname(errno) : "open");
+    }
+    char b[16] = {0};
+    printf("shared offset read: %ld [%s]\n", (long)read(atoi(argv[2]), b, 4), b);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "after-exec"))
+        return after_exec(argv);
     char buf[8192];
     struct stat st;
     umask(022);
@@ -242,6 +257,32 @@ int main(void) {
         int st2;
         waitpid(holder, &st2, 0);
         close(lf);
+    }
+
+    /* execve keeps descriptors (with their offsets) except close-on-exec ones */
+    {
+        int keep = open("data", O_RDONLY);
+        lseek(keep, 2, SEEK_SET);
+        int gone = open("data", O_RDONLY | O_CLOEXEC);
+        int gone2 = dup(keep);
+        fcntl(gone2, F_SETFD, FD_CLOEXEC);
+        char a1[16], a2[16], a3[16];
+        snprintf(a1, sizeof a1, "%d", keep);
+        snprintf(a2, sizeof a2, "%d", gone);
+        snprintf(a3, sizeof a3, "%d", gone2);
+        fflush(stdout);
+        pid_t ex = fork();
+        if (ex == 0) {
+            execl("/proc/self/exe", "fs_io", "after-exec", a1, a2, a3, (char *)NULL);
+            printf("execl failed: %s\n", errname(errno));
+            _exit(1);
+        }
+        int est;
+        waitpid(ex, &est, 0);
+        printf("exec child status %d\n", WEXITSTATUS(est));
+        close(keep);
+        close(gone);
+        close(gone2);
     }
 
     /* xattrs */
