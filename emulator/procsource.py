@@ -88,7 +88,10 @@ def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
         state = "R" if kernel.current is not None and kernel.current.process is proc else "S"
     cwd = root = b"/"
     fs = proc.fs
-    ns = getattr(getattr(kernel, "files", None), "ns", None)
+    side = getattr(kernel, "files", None)
+    ns = getattr(side, "ns", None)
+    devices = getattr(side, "devices", None)
+    tty = devices.controlling_tty(proc.sid) if devices is not None else None
     if fs is not None and ns is not None and not zombie:
         try:
             cwd = ns.d_path(fs.cwd, fs.root)
@@ -101,6 +104,8 @@ def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
         comm=proc.comm,
         pgid=proc.pgid,
         sid=proc.sid,
+        tty_nr=tty.tty_nr if tty is not None else 0,
+        tpgid=tty.pgrp if tty is not None and tty.pgrp else -1,
         state=state,
         cmdline=b"".join(a + b"\0" for a in proc.argv) if not zombie else b"",
         environ=b"".join(e + b"\0" for e in proc.envp) if not zombie else b"",

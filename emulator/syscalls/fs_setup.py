@@ -132,6 +132,13 @@ def setup_init(kernel: Kernel, proc: Process, stdio: tuple[int, ...] = (0, 1, 2)
         table.install(file, False)
     for fd in closed:
         table.close(fd)
+    devices = side.devices
+    console = devices.console if devices is not None and stdio and os.isatty(0) else None
+    if console is not None and any(file.ops is console for _fd, file in table.items()):
+        # the host terminal is the first process's controlling terminal, with it in the foreground, as
+        # for a program a host shell starts (tty_nr, tpgid, /dev/tty and job control see it)
+        console.tty.session, console.tty.pgrp = proc.sid, proc.pgid
+        devices.jobs.set_ctty(proc.sid, console.tty)
     proc.fdtable = table
     side.users[id(table)] = 1
     side.users[id(ctx)] = 1
@@ -145,6 +152,15 @@ def _host_file(side: FileSide, ctx: FsContext, hfd: int) -> OpenFile:
         from devfs.devices import HostTerminal
 
         console = getattr(side.devices, "console", None) if side.devices is not None else None
+        if console is not None and os.isatty(0):
+            # init/main.c console_on_rootfs: the kernel opens /dev/console itself (as root), so fstat
+            # of fds 0-2 is /dev/console's inode and ttyname(3) finds it
+            root_ctx = ctx.copy()
+            root_ctx.creds = Credentials.root()
+            try:
+                return side.ns.openat(root_ctx, None, b"/dev/console", acc | os.O_NOCTTY)
+            except FsError:
+                pass  # no devfs on /dev: an anonymous console file as below
         ops = console if console is not None and os.isatty(0) else HostTerminal(hfd, hfd)
         mode = stat.S_IFCHR | 0o620
         name = b"/dev/console"
@@ -315,13 +331,15 @@ def make_system(
     """A Kernel whose namespace has ``root_fs`` at / and devtmpfs (+devpts, shm) on /dev and procfs on
     /proc when the image has those directories. Used by ``lxfs run``, ``lxfs shell`` and the tests."""
     from devfs.registry import Devices
+    from devfs.shell import KernelJobs
     from emulator.kernel import Kernel
     from lxfs.vfs.namespace import Namespace
 
-    jobs = None
-    devices = Devices(jobs)
+    devices = Devices()
     ns = Namespace(root_fs, devices)
     kernel = Kernel(ns, strace=strace)
+    devices.set_job_control(KernelJobs(kernel))
+    kernel.foreground_hook = lambda: _foreground_pgrp(kernel, devices)
     creds = Credentials.root() if uid == 0 and gid == 0 else Credentials.user(uid, gid)
     side = attach(kernel, ns, devices, Credentials.root())
     if mount_pseudo:
@@ -343,6 +361,13 @@ def make_system(
         assert side.init_ctx is not None
         side.init_ctx.creds = creds
     return kernel
+
+
+def _foreground_pgrp(kernel: Kernel, devices: Any) -> int | None:
+    """The foreground group of init's controlling terminal: where a SIGINT of the host terminal goes."""
+    init = kernel.init
+    tty = devices.controlling_tty(init.sid) if init is not None else None
+    return tty.pgrp if tty is not None and tty.pgrp else None
 
 
 def _is_dir(ns: Any, ctx: FsContext, path: bytes) -> bool:

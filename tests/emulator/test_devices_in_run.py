@@ -1,13 +1,21 @@
 """Devices as programs in ``lxfs run`` see them, against the same program run natively: the memory
-devices' positions (lseek always 0, reads and writes never move f_pos)."""
+devices' positions (lseek always 0, reads and writes never move f_pos), and the controlling terminal
+(/dev/tty, tty_nr and tpgid in /proc/PID/stat, ^C to the foreground group) on a host pty."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
+import subprocess
+import termios
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.emulator.fs_harness import first_difference, make_image, run_in_image, run_native
+from tests.emulator.fs_harness import LXFS, first_difference, make_image, run_in_image, run_native
 from tests.emulator.harness import compile_program
 
 
@@ -19,3 +27,55 @@ def test_memory_device_positions_match_native(flavour: str, tmp_path: Path) -> N
     out, status, err = run_in_image(image, "/prog")
     assert out == native_out, f"differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
     assert status == native_status == 0, err.decode()[-3000:]
+
+
+def _on_pty(argv: list[str], timeout: float = 60) -> bytes:
+    """Run ``argv`` as a session leader whose controlling terminal is a new pty (stdin and stdout on it);
+    type ^C once "ready" appears. Returns everything the terminal showed, with CRLF as LF."""
+    master, slave = pty.openpty()
+
+    def ctty() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, preexec_fn=ctty, close_fds=True)
+    os.close(slave)
+    out = b""
+    typed = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: every slave fd is closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not typed and b"ready\r\n" in out:
+                os.write(master, b"\x03")
+                typed = True
+            if proc.poll() is not None and not ready:
+                break
+        else:
+            pytest.fail(f"timed out; terminal showed {out!r}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err = proc.communicate()[1]
+        os.close(master)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return out.replace(b"^C", b"").replace(b"\r\n", b"\n")
+
+
+def test_job_control_on_the_terminal_matches_native(tmp_path: Path) -> None:
+    """lxfs run on a terminal: /dev/tty is the controlling terminal, /proc/PID/stat shows it and its
+    foreground group, and ^C reaches the guest's foreground group (after tcsetpgrp), not init's."""
+    prog = compile_program("tty_jobs", "glibc")
+    native = _on_pty([str(prog)])
+    assert b"open /dev/tty: ok" in native and b"signaled 1 sig 2" in native, native
+    image = make_image(tmp_path, {"/prog": prog})
+    ours = _on_pty([*LXFS, "run", str(image), "--", "/prog"])
+    assert ours == native, first_difference(native, ours)
