@@ -3,10 +3,12 @@
 #include "fs_common.h"
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
-static volatile int got_sigpipe;
+static volatile int got_sigpipe, alarms;
 static void on_sigpipe(int sig) { got_sigpipe = sig; }
+static void on_alarm(int sig) { alarms++; }
 
 int main(void) {
     int p[2];
@@ -143,6 +145,34 @@ int main(void) {
     T(write(p[1], big, sizeof big));
     close(p[1]);
     waitpid(pid, &status, 0);
+
+    /* a signal interrupts a blocked pipe read: EINTR without SA_RESTART, restarted with it */
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        int q[2];
+        T(pipe(q));
+        struct itimerval it = {{0, 0}, {0, 50000}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        T(read(q[0], buf, 1));
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGALRM, &sa, NULL);
+        fflush(stdout);
+        pid_t w = fork();
+        if (w == 0) {
+            usleep(200000);
+            write(q[1], "r", 1);
+            _exit(0);
+        }
+        setitimer(ITIMER_REAL, &it, NULL);
+        T(read(q[0], buf, 1));
+        printf("alarms=%d\n", alarms);
+        waitpid(w, &status, 0);
+        close(q[0]);
+        close(q[1]);
+    }
 
     /* splice and tee */
     {
