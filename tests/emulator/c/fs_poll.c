@@ -10,6 +10,9 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 
+static volatile int alarms;
+static void on_alarm(int sig) { alarms++; }
+
 int main(void) {
     int p[2], sv[2];
     char buf[256];
@@ -67,6 +70,31 @@ int main(void) {
     int status;
     waitpid(pid, &status, 0);
     read(p[0], buf, 4);
+
+    /* poll, select and epoll_wait are not restarted after a handler, even with SA_RESTART */
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = {{0, 0}, {0, 30000}};
+        struct pollfd one = {p[0], POLLIN, 0};
+        setitimer(ITIMER_REAL, &it, NULL);
+        T(poll(&one, 1, 5000));
+        fd_set rs;
+        FD_ZERO(&rs);
+        FD_SET(p[0], &rs);
+        setitimer(ITIMER_REAL, &it, NULL);
+        T(select(p[0] + 1, &rs, NULL, NULL, NULL));
+        int e = epoll_create1(0);
+        struct epoll_event ee = {.events = EPOLLIN, .data.fd = p[0]}, got[2];
+        epoll_ctl(e, EPOLL_CTL_ADD, p[0], &ee);
+        setitimer(ITIMER_REAL, &it, NULL);
+        T(epoll_wait(e, got, 2, -1));
+        close(e);
+        printf("alarms=%d\n", alarms);
+    }
 
     /* select */
     fd_set rd, wr;
