@@ -178,16 +178,19 @@ def watch_host_fd(task: Task, hfd: int, waitq: Any) -> None:
         watched.pop(hfd, None)
 
 
-def blocking(task: Task, file: OpenFile, op: Callable[[], T], nonblock: bool = False) -> T:
-    """Run ``op``; a would-block EAGAIN parks the task on the file's queue unless non-blocking."""
+def blocking(task: Task, file: OpenFile, op: Callable[[], T], nonblock: bool = False, reading: bool = False) -> T:
+    """Run ``op``; a would-block EAGAIN parks the task on the file's queue unless non-blocking. A read
+    also wakes at the file's ``read_deadline()`` (a terminal's VTIME) and is retried then."""
     try:
         return op()
     except FifoWait as w:
         raise Block([w.waitq]) from None
     except FsError as exc:
-        if exc.errno != errno.EAGAIN or nonblock or file.flags & os.O_NONBLOCK or file.ops is None:
+        ops = file.ops
+        if exc.errno != errno.EAGAIN or nonblock or file.flags & os.O_NONBLOCK or ops is None:
             raise
-        raise block_on(task, [file]) from None
+        retry = ops.read_deadline() if reading else None
+        raise block_on(task, [file], None if retry is None else int(retry * 1e9)) from None
 
 
 def sigpipe(task: Task) -> None:
@@ -314,7 +317,7 @@ def _read_into(task: Task, file: OpenFile, buf: int, data: bytes, rewind: bool) 
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     file = get_file(task, fd)
     count = min(count, MAX_RW)
-    data = blocking(task, file, lambda: file.read(count))
+    data = blocking(task, file, lambda: file.read(count), reading=True)
     return _read_into(task, file, buf, data, True)
 
 
@@ -360,7 +363,7 @@ def _stream_write(task: Task, file: OpenFile, fd: int, buf: int, data: bytes, cr
 def sys_pread64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
     file = get_file(task, fd)
     off = s64(offset)
-    data = blocking(task, file, lambda: file.pread(min(count, MAX_RW), off))
+    data = blocking(task, file, lambda: file.pread(min(count, MAX_RW), off), reading=True)
     return _read_into(task, file, buf, data, False)
 
 
@@ -419,10 +422,10 @@ def _do_readv(task: Task, fd: int, iov: int, iovcnt: int, offset: int | None) ->
     vecs = _iovecs(task, iov, iovcnt)
     total = min(sum(n for _, n in vecs), MAX_RW)
     if offset is None:
-        data = blocking(task, file, lambda: file.read(total))
+        data = blocking(task, file, lambda: file.read(total), reading=True)
     else:
         off = offset
-        data = blocking(task, file, lambda: file.pread(total, off))
+        data = blocking(task, file, lambda: file.pread(total, off), reading=True)
     try:
         _scatter(task, vecs, data)
     except FsError:

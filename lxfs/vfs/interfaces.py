@@ -235,6 +235,11 @@ class FileOps:
         """The size that SEEK_END counts from (seekable files)."""
         return 0
 
+    def read_deadline(self) -> float | None:
+        """When a read that raised EAGAIN must be retried even if nothing notifies ``waitq``
+        (time.monotonic; a terminal's VTIME timer), or None."""
+        return None
+
     def poll(self, file: OpenFile) -> int:
         """The events that would not block now (select.POLLIN, POLLOUT, POLLHUP, POLLERR ...)."""
         return select.POLLIN | select.POLLOUT

@@ -79,3 +79,14 @@ def test_job_control_on_the_terminal_matches_native(tmp_path: Path) -> None:
     image = make_image(tmp_path, {"/prog": prog})
     ours = _on_pty([*LXFS, "run", str(image), "--", "/prog"])
     assert ours == native, first_difference(native, ours)
+
+
+def test_vtime_reads_end_by_timer_like_native(tmp_path: Path) -> None:
+    """A VTIME read that nothing wakes still returns when its timer runs out (not a hang or deadlock)."""
+    prog = compile_program("tty_vtime", "glibc")
+    native_out, native_status = run_native(prog, tmp_path / "native")
+    assert native_out.count(b"in time 1") == 2, native_out
+    image = make_image(tmp_path, {"/prog": prog})
+    out, status, err = run_in_image(image, "/prog", timeout=30)
+    assert out == native_out, f"differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
+    assert status == native_status == 0
