@@ -360,11 +360,15 @@ class Kernel:
         creds: Credentials,
     ) -> tuple[Program, int, int]:
         real, data = self.exec_reader(task, path)
+        resolved = {path: real}
 
         def read_file(p: bytes) -> bytes:
-            return self.exec_reader(task, p)[1]
+            resolved[p], contents = self.exec_reader(task, p)
+            return contents
 
-        prog = resolve_script(real, data, list(argv), read_file)
+        # a script's interpreter gets the path as given; the program is named by its resolved path
+        prog = resolve_script(path, data, list(argv), read_file)
+        prog.path = resolved.get(prog.path, prog.path)
         lc = LoaderCreds(creds.uid, creds.euid, creds.gid, creds.egid)
         rip, rsp = load_program(mm, prog, envp, read_file, lc, execfn=path)
         return prog, rip, rsp

@@ -192,8 +192,9 @@ def _exec_read(side: FileSide, task: Task | None, path: bytes) -> tuple[bytes, b
     cached = side.exec_cache.get(key)
     if cached is not None:
         side.exec_cache.move_to_end(key)
-        return path, cached
+        return _exec_path(side, ctx, path), cached
     file = side.ns.openat(ctx, None, path, os.O_RDONLY)
+    real = side.ns.file_path(file, ctx.root)
     try:
         parts = []
         pos = 0
@@ -209,7 +210,17 @@ def _exec_read(side: FileSide, task: Task | None, path: bytes) -> tuple[bytes, b
     side.exec_cache[key] = data
     while len(side.exec_cache) > EXEC_CACHE:
         side.exec_cache.popitem(last=False)
-    return path, data
+    return real, data
+
+
+def _exec_path(side: FileSide, ctx: FsContext, path: bytes) -> bytes:
+    """The file's own path (symlinks and /proc/self/exe resolved), as /proc/PID/exe and maps show it
+    (d_path of bprm->file)."""
+    file = side.ns.openat(ctx, None, path, os.O_PATH)
+    try:
+        return side.ns.file_path(file, ctx.root)
+    finally:
+        file.close()
 
 
 # -- fd tables and contexts across fork, exec, exit ---------------------------------------------------------------

@@ -90,3 +90,14 @@ def test_vtime_reads_end_by_timer_like_native(tmp_path: Path) -> None:
     out, status, err = run_in_image(image, "/prog", timeout=30)
     assert out == native_out, f"differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
     assert status == native_status == 0
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "dynamic"])
+def test_exe_and_maps_name_the_resolved_file_like_native(flavour: str, tmp_path: Path) -> None:
+    prog = compile_program("exe_path", flavour)
+    native_out, native_status = run_native(prog, tmp_path / "native")
+    assert native_out.count(b"is the file 1, maps names it 1") == 3, native_out
+    image = make_image(tmp_path, {"/prog": prog}, dynamic=flavour == "dynamic")
+    out, status, err = run_in_image(image, "/prog", timeout=120)
+    assert out == native_out, f"differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
+    assert status == native_status == 0
