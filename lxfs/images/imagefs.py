@@ -38,11 +38,8 @@ class ImageFs:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> ImageFs:
-        """Raises volfs ImageError with a message for the user."""
-        if not readonly:
-            # Validate read-only first: a writable SQLite connection switches any database to WAL
-            # mode, and a file that turns out not to be an lxfs image must be left exactly as it was.
-            VolFs.open(path, readonly=True).close()
+        """Raises volfs ImageError with a message for the user (VolFs.open leaves a file that is not an
+        image untouched)."""
         return cls(VolFs.open(path, readonly=readonly))
 
     @classmethod

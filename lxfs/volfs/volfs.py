@@ -130,6 +130,30 @@ def _db_error(exc: sqlite3.Error) -> FsError:
     return FsError(errno.EIO, f"lxfs image: {text}")
 
 
+def _application_id(path: str, header: bytes) -> int:
+    """The database's application_id, read without writing anything: a writable connection would switch
+    a foreign database to WAL mode, and one that is not an image must be left byte for byte as it was.
+
+    The header (offset 68) is the truth unless a WAL file with frames sits beside a WAL-mode database
+    (a new image's header page stays there until its first checkpoint); then a read-only connection asks
+    SQLite, which reads the WAL (and may create the -shm index a WAL reader needs)."""
+    in_header = int.from_bytes(header[68:72], "big") if len(header) >= 72 else 0
+    if in_header == APPLICATION_ID or len(header) < 20 or header[18] != 2:
+        return in_header  # not in WAL mode: nothing newer than the file's own header
+    try:
+        wal_size = os.stat(path + "-wal").st_size
+    except OSError:
+        wal_size = 0
+    if wal_size == 0:
+        return in_header
+    probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=sql.BUSY_TIMEOUT_S)
+    try:
+        (app_id,) = probe.execute("PRAGMA application_id").fetchone()
+    finally:
+        probe.close()
+    return int(app_id)
+
+
 class _CreateImage(Protocol):
     def __call__(self, path: str | os.PathLike[str], page_size: int = ...) -> VolFs: ...
 
@@ -256,12 +280,9 @@ class VolFs:
         if not header.startswith(b"SQLite format 3\0"):
             raise ImageError(f"{path}: not an lxfs image (not an SQLite database)")
         try:
-            engine, db = sql.connect(path, readonly=readonly)
-            # The header's copy of application_id may still be in the WAL: ask SQLite, not the file.
-            (app_id,) = db.execute("PRAGMA application_id").fetchone()
-            if app_id != APPLICATION_ID:
-                db.close()
+            if _application_id(path, header) != APPLICATION_ID:
                 raise ImageError(f"{path}: an SQLite database, but not an lxfs image")
+            engine, db = sql.connect(path, readonly=readonly)
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):

@@ -70,6 +70,56 @@ def test_open_foreign_sqlite_database_is_image_error(tmp_path: Path) -> None:
         VolFs.open(p)
 
 
+def _foreign_database(path: Path, journal_mode: str) -> None:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(f"PRAGMA journal_mode = {journal_mode}")
+    con.execute("CREATE TABLE t (x)")
+    con.execute("INSERT INTO t VALUES (randomblob(20000))")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+@pytest.mark.parametrize("journal_mode", ["DELETE", "WAL"])
+@pytest.mark.parametrize("readonly", [False, True])
+def test_open_foreign_sqlite_database_leaves_it_untouched(tmp_path: Path, journal_mode: str, readonly: bool) -> None:
+    """Refusing a database that is not an image must not write to it: no switch to WAL mode (header
+    bytes 18-19), no -wal or -holds file left beside it."""
+    p = tmp_path / "other.db"
+    _foreign_database(p, journal_mode)
+    before = p.read_bytes()
+    files = sorted(os.listdir(tmp_path))
+    with pytest.raises(ImageError, match="not an lxfs image"):
+        VolFs.open(p, readonly=readonly)
+    assert p.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == files
+    con = sqlite3.connect(p)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == journal_mode.lower()
+    con.close()
+
+
+def test_imagefs_open_foreign_sqlite_database_leaves_it_untouched(tmp_path: Path) -> None:
+    from lxfs.images.imagefs import ImageFs
+
+    p = tmp_path / "other.db"
+    _foreign_database(p, "DELETE")
+    before = p.read_bytes()
+    with pytest.raises(ImageError, match="not an lxfs image"):
+        ImageFs.open(p)
+    assert p.read_bytes() == before
+    assert os.listdir(tmp_path) == ["other.db"]
+
+
+def test_open_new_image_whose_application_id_is_still_in_the_wal(image: Path) -> None:
+    """A new image's header page sits in the WAL until a checkpoint: open must ask SQLite, not the file."""
+    with VolFs.create(image) as fs:
+        new_file(fs, b"f", b"data")
+        assert int.from_bytes(image.read_bytes()[68:72], "big") == 0
+        with VolFs.open(image) as other:
+            assert other.lookup(1, b"f") is not None
+        with VolFs.open(image, readonly=True) as other:
+            assert other.lookup(1, b"f") is not None
+
+
 def test_open_newer_schema_version_is_refused(image: Path) -> None:
     VolFs.create(image).close()
     con = sqlite3.connect(image)
