@@ -45,7 +45,13 @@ def _extensions() -> list[Extension]:
             sources=["emulator/_fastpath.c"],
             include_dirs=[os.path.join(base, "include")],
             library_dirs=[lib],
-            extra_link_args=[os.path.join(lib, "libunicorn.so.2"), f"-Wl,-rpath,{lib}"],
+            # the wheel's lib at build time, and next to us in site-packages for a non-isolated install;
+            # at run time `import unicorn` has loaded libunicorn.so.2 already, which satisfies the soname
+            extra_link_args=[
+                os.path.join(lib, "libunicorn.so.2"),
+                f"-Wl,-rpath,{lib}",
+                "-Wl,-rpath,$ORIGIN/../unicorn/lib",
+            ],
             extra_compile_args=["-O2", "-Wall"],
         )
     ]

@@ -16,6 +16,14 @@ wakes a blocked task: the syscall then fails with EINTR, or restarts under SA_RE
 Control-flow changes (execve, rt_sigreturn, signal delivery, exit) never write RIP inside the hook: the
 handler queues work in ``task.post_stop`` and sets ``task.stop``; the scheduler applies it after
 ``emu_start`` returns (DESIGN.md "Restart at a new RIP").
+
+Extension points for the other sides: ``exec_reader`` (how execve reads a program), ``fork_hooks``,
+``exec_hooks`` and ``exit_hooks`` (fd tables and fs contexts), ``watch_fd`` (host fds the idle loop waits
+on), ``foreground_hook`` (where a host SIGINT goes), ``add_timer``/``wake``/``park``. Task is the
+GuestMemory of its process (read, write, read_cstring, read_u64/u32, write_u64/u32: EFAULT on a bad
+pointer); ``task.deadline(ns)`` keeps a sleep's deadline across re-executions. Without a namespace the
+file syscalls are the host's stdio (emulator.syscalls.hoststdio). The ProcessSource methods at the end
+delegate to emulator.procsource.
 """
 
 from __future__ import annotations
