@@ -51,7 +51,9 @@ def run_native(prog: Path, workdir: Path, args: list[str] | None = None, timeout
     return p.stdout, p.returncode if p.returncode >= 0 else 128 - p.returncode
 
 
-def run_in_image(image: Path, prog: str, args: list[str] | None = None, timeout: float = 300) -> tuple[bytes, int, bytes]:
+def run_in_image(
+    image: Path, prog: str, args: list[str] | None = None, timeout: float = 300
+) -> tuple[bytes, int, bytes]:
     p = lxfs("run", str(image), "--cwd", "/work", "--", prog, *(args or []), timeout=timeout)
     return p.stdout, p.returncode, p.stderr
 

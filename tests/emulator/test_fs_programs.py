@@ -26,5 +26,7 @@ def test_program_matches_native(name: str, flavour: str, tmp_path: Path) -> None
     native_out, native_status = run_native(prog, tmp_path / "native")
     image = make_image(tmp_path, {"/prog": prog}, dynamic=flavour == "dynamic")
     out, status, err = run_in_image(image, "/prog")
-    assert out == native_out, f"{name} ({flavour}) differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
+    assert out == native_out, (
+        f"{name} ({flavour}) differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
+    )
     assert status == native_status, err.decode()[-3000:]
