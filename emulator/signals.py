@@ -353,23 +353,13 @@ def setup_frame(kernel: Kernel, task: Task, info: SigInfo, act: SigAction) -> No
     regs[16] = act.handler  # rip
     regs[17] &= ~(0x100 | 0x400 | 0x40000)  # clear TF, DF, AC as Linux does for handlers
     cpu.set_regs(regs)
-    # x87/SSE state for the handler: Linux gives it a fresh FPU (fpu__clear_user_states)
-    from emulator.cpu import FCW_DEFAULT, MXCSR_DEFAULT
-
-    cpu.uc.reg_write(cpu_fpcw(), FCW_DEFAULT)
-    cpu.uc.reg_write(cpu_mxcsr(), MXCSR_DEFAULT)
+    # the handler starts with Linux's initial x87/SSE state (fpu__clear_user_states): the interrupted
+    # state is in the frame and comes back with rt_sigreturn
+    cpu.fxrstor(INIT_FXSAVE)
 
 
-def cpu_fpcw() -> int:
-    from unicorn.x86_const import UC_X86_REG_FPCW
-
-    return UC_X86_REG_FPCW
-
-
-def cpu_mxcsr() -> int:
-    from unicorn.x86_const import UC_X86_REG_MXCSR
-
-    return UC_X86_REG_MXCSR
+# FXSAVE image of the initial FPU state: FCW 0x37f, all x87 registers empty, MXCSR 0x1f80, xmm zero
+INIT_FXSAVE = struct.pack("<HHBxHQQII", 0x37F, 0, 0, 0, 0, 0, 0x1F80, 0xFFFF).ljust(512, b"\0")
 
 
 def sigreturn(kernel: Kernel, task: Task) -> None:

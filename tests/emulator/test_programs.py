@@ -114,3 +114,8 @@ def test_robust_mutex_of_a_dead_thread_gives_eownerdead(tmp_path: Path, flavour:
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_shared_file_mappings_are_coherent_across_mmaps_and_processes(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "shared_file", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_signal_handler_gets_initial_fpu_state_and_sigreturn_restores_it(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "fpsig", flavour)
