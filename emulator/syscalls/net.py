@@ -23,6 +23,7 @@ from emulator.syscalls.fs import (
     _gather,
     _iovecs,
     _scatter,
+    block_on,
     blocking,
     ctx_of,
     fdtable_of,
@@ -848,7 +849,38 @@ def sys_sendmmsg(task: Task, fd: int, vec: int, vlen: int, flags: int) -> int:
 def _recv(task: Task, fd: int, size: int, flags: int) -> Received:
     f, sock = _sock_of(task, fd)
     nonblock = bool(flags & MSG_DONTWAIT)
+    waitall = flags & MSG_WAITALL and sock.type == SOCK_STREAM and not flags & MSG_PEEK
+    if waitall and not nonblock and not f.flags & os.O_NONBLOCK:
+        return _recv_waitall(task, sock, f, fd, size, flags & ~MSG_WAITALL)
     return blocking(task, f, lambda: sock.recvmsg(size, flags), nonblock)
+
+
+def _recv_waitall(task: Task, sock: UnixSocket, f: OpenFile, fd: int, size: int, flags: int) -> Received:
+    """MSG_WAITALL on a stream: wait until ``size`` bytes came, the stream ended, or file descriptors
+    arrived (unix_stream_read_generic); what was read is kept across the parked syscall's re-executions."""
+    key = (fd, size, flags)
+    progress = getattr(task, "recv_progress", None)
+    acc, cred = progress[1] if task.restarting and progress is not None and progress[0] == key else (b"", None)
+    task.recv_progress = None  # type: ignore[attr-defined]
+    rights = None
+    while len(acc) < size:
+        try:
+            got = sock.recvmsg(size - len(acc), flags)
+        except FsError as exc:
+            if exc.errno == errno.EAGAIN:
+                task.recv_progress = (key, (acc, cred))  # type: ignore[attr-defined]
+                raise block_on(task, [f]) from None
+            if acc:
+                break
+            raise
+        if not got.data and not got.rights:
+            break
+        acc += got.data
+        cred = cred or got.cred
+        if got.rights:
+            rights = got.rights
+            break
+    return Received(acc, rights, cred, None, 0, len(acc))
 
 
 def _sender_addr(got: Received) -> bytes:

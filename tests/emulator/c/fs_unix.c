@@ -139,6 +139,27 @@ int main(void) {
     close(sv[0]);
     close(got);
 
+    /* MSG_WAITALL waits for the whole request (or the end of the stream) */
+    T(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        write(sv[1], "abc", 3);
+        usleep(30000);
+        write(sv[1], "defgh", 5);
+        usleep(30000);
+        write(sv[1], "tail", 4);
+        _exit(0);
+    }
+    close(sv[1]);
+    T(recv(sv[0], buf, 8, MSG_WAITALL));
+    printf("[%.8s]\n", buf);
+    T(recv(sv[0], buf, 100, MSG_WAITALL));
+    printf("[%.4s]\n", buf);
+    waitpid(pid, &status, 0);
+    close(sv[0]);
+
     /* datagram socketpair */
     T(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
     T(send(sv[0], "one", 3, 0));
