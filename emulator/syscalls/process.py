@@ -212,9 +212,16 @@ def sys_vfork(task: Task) -> int:
     return do_clone(task, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
 
 
+CLONE_ARGS_SIZE_VER0 = 64
+
+
 @syscall("clone3", "ptr", "size")
 def sys_clone3(task: Task, args: int, size: int) -> int:
-    return -errno.ENOSYS  # glibc falls back to clone
+    """Not supported: ENOSYS makes glibc fall back to clone. A malformed request still gets Linux's
+    EINVAL (kernel/fork.c copy_clone_args_from_user checks the size first)."""
+    if size < CLONE_ARGS_SIZE_VER0 or size > 4096:
+        raise FsError(errno.EINVAL)
+    return -errno.ENOSYS
 
 
 # -- execve -------------------------------------------------------------------------------------------------
@@ -255,6 +262,7 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     for t in list(proc.threads):
         if t is not task:
             k._reap_thread(t)
+            proc.utime_ns += t.utime_ns
     proc.threads = [task]
     if task.tid != proc.pid:
         k.tasks.pop(task.tid, None)
@@ -340,7 +348,7 @@ def _find_waitable(task: Task, idtype: int, ident: int, options: int) -> tuple[P
 
 def _write_rusage(task: Task, addr: int, child: Process | None) -> None:
     if addr:
-        ns = (child.utime_ns + child.cutime_ns) if child is not None else 0
+        ns = (child.group_utime_ns() + child.cutime_ns) if child is not None else 0
         task.write(addr, struct.pack("<qq", ns // 10**9, ns % 10**9 // 1000) + b"\0" * (144 - 16))
 
 

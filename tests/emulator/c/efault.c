@@ -41,6 +41,7 @@ int main(void) {
     T(syscall(SYS_sched_getaffinity, 0, 3, BAD));
     T(syscall(SYS_prlimit64, 0, 99, NULL, NULL));
     T(syscall(SYS_futex, BAD, 0, 0, NULL, NULL, 0));
+    T(syscall(SYS_clone3, NULL, 0));
     printf("alive\n");
     return 0;
 }
