@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import struct
-import time
 from typing import TYPE_CHECKING
 
 from emulator.syscalls.table import s32, syscall
@@ -63,11 +62,28 @@ def sys_setdomainname(task: Task, name: int, length: int) -> int:
 
 @syscall("sysinfo", "ptr")
 def sys_sysinfo(task: Task, info: int) -> int:
+    # kernel/sys.c do_sysinfo: the same clock and memory as /proc/uptime and /proc/meminfo (busybox
+    # uptime and free read this, top and ps read /proc); uptime rounded up, loads in 1/65536ths
     k = task.kernel
-    uptime = (time.monotonic_ns() - k.boot_ns) // 1_000_000_000 + 1000
-    total, free = 1 << 30, 768 << 20
-    procs = sum(1 for p in k.processes.values() if not p.zombie)
-    data = struct.pack("<qQQQQQQQQQHxxxxxxQQI", uptime, 0, 0, 0, total, free, 0, 0, 0, 0, procs, 0, 0, 1)
+    s = k.system()
+    uptime = int(s.uptime) + (s.uptime % 1 > 0)
+    loads = [int(x * 65536) & 0xFFFF_FFFF_FFFF_FFFF for x in s.loadavg]
+    threads = sum(1 for t in k.tasks.values() if t.state != "X")
+    data = struct.pack(
+        "<q3Q6QHxxxxxxQQI",
+        uptime,
+        *loads,
+        s.mem_total,
+        s.mem_free,
+        s.shmem,
+        s.buffers,
+        s.swap_total,
+        s.swap_free,
+        min(threads, 0xFFFF),
+        0,
+        0,
+        1,
+    )
     task.write(info, data.ljust(112, b"\0"))
     return 0
 
