@@ -238,7 +238,7 @@ class Process:
         self.itimer_real: Timer | None = None
         self.itimer_interval_ns = 0
         self.itimer_value_ns = 0  # absolute expiry of ITIMER_REAL (0: disarmed)
-        self.utime_ns = 0
+        self.utime_ns = 0  # threads execve dropped from ``threads`` (group totals keep them: signal->utime)
         self.cutime_ns = 0
         self.child_rusage_ns = 0
 
@@ -248,6 +248,10 @@ class Process:
 
     def live_threads(self) -> list[Task]:
         return [t for t in self.threads if t.state != DEAD]
+
+    def group_utime_ns(self) -> int:
+        """The thread group's CPU time: every thread's, the exited ones' included."""
+        return self.utime_ns + sum(t.utime_ns for t in self.threads)
 
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.comm!r}>"
@@ -826,7 +830,7 @@ class Kernel:
         self.processes.pop(proc.pid, None)
         if proc.parent is not None and proc in proc.parent.children:
             proc.parent.children.remove(proc)
-            proc.parent.cutime_ns += proc.utime_ns + proc.cutime_ns
+            proc.parent.cutime_ns += proc.group_utime_ns() + proc.cutime_ns
 
     def shutdown(self) -> None:
         """Kill whatever is left (init is gone) and free the address spaces."""

@@ -117,7 +117,7 @@ def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
         groups=c.groups,
         umask=proc.umask,
         start_time=_ticks(proc.start_ns - kernel.boot_ns),
-        utime=_ticks(sum(t.utime_ns for t in proc.threads)),
+        utime=_ticks(proc.group_utime_ns()),
         cutime=_ticks(proc.cutime_ns),
         vm_peak=size,
         vm_size=size,

@@ -33,7 +33,7 @@ def clock_ns(task: Task, clock: int) -> int:
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM):
         return time.monotonic_ns()  # the host's, as a container sees it
     if clock == CLOCK_PROCESS_CPUTIME_ID:
-        return sum(t.utime_ns for t in task.process.threads)
+        return task.process.group_utime_ns()
     if clock == CLOCK_THREAD_CPUTIME_ID:
         return task.utime_ns
     raise FsError(errno.EINVAL)
@@ -221,7 +221,7 @@ def _ticks(ns: int) -> int:
 @syscall("times", "ptr")
 def sys_times(task: Task, buf: int) -> int:
     proc = task.process
-    ut = sum(t.utime_ns for t in proc.threads)
+    ut = proc.group_utime_ns()
     if buf:
         task.write(buf, struct.pack("<qqqq", _ticks(ut), 0, _ticks(proc.cutime_ns), 0))
     return _ticks(time.monotonic_ns() - task.kernel.boot_ns) + 100_000
@@ -234,7 +234,7 @@ RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD = 0, -1, 1
 def sys_getrusage(task: Task, who: int, usage: int) -> int:
     w = s32(who)
     if w == RUSAGE_SELF:
-        ns = sum(t.utime_ns for t in task.process.threads)
+        ns = task.process.group_utime_ns()
     elif w == RUSAGE_CHILDREN:
         ns = task.process.cutime_ns
     elif w == RUSAGE_THREAD:

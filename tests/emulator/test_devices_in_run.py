@@ -101,3 +101,14 @@ def test_exe_and_maps_name_the_resolved_file_like_native(flavour: str, tmp_path:
     out, status, err = run_in_image(image, "/prog", timeout=120)
     assert out == native_out, f"differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
     assert status == native_status == 0
+
+
+def test_group_cpu_times_include_exited_threads_like_native(tmp_path: Path) -> None:
+    """/proc/PID/stat, times() and getrusage() count a joined thread's CPU time, across execve, and a
+    reaped child's whole group goes to cutime and wait4's rusage."""
+    prog = compile_program("group_times", "glibc")
+    native_out, native_status = run_native(prog, tmp_path / "native")
+    image = make_image(tmp_path, {"/prog": prog})
+    out, status, err = run_in_image(image, "/prog", timeout=120)
+    assert out == native_out, f"differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
+    assert status == native_status == 0
