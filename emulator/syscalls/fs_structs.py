@@ -10,7 +10,8 @@ import os
 import stat as statmod
 import struct
 from collections.abc import Iterable
-from typing import Protocol
+
+from lxfs.vfs.stat import Stat
 
 # --- struct stat (arch/x86/include/uapi/asm/stat.h), 144 bytes -----------------------------------
 # st_dev, st_ino, st_nlink, st_mode, st_uid, st_gid, __pad0, st_rdev, st_size, st_blksize, st_blocks,
@@ -93,32 +94,14 @@ DIRENT_HEADER = struct.Struct("<QQH")
 UTIMBUF = struct.Struct("<qq")
 
 
-class StatLike(Protocol):
-    """What stat(2) reports (lxfs.vfs.stat.Stat, os.stat_result-like field names, times in ns)."""
-
-    st_dev: int
-    st_ino: int
-    st_mode: int
-    st_nlink: int
-    st_uid: int
-    st_gid: int
-    st_rdev: int
-    st_size: int
-    st_blksize: int
-    st_blocks: int
-    st_atime_ns: int
-    st_mtime_ns: int
-    st_ctime_ns: int
-
-
-def _times(st: StatLike) -> tuple[int, int, int, int, int, int]:
+def _times(st: Stat) -> tuple[int, int, int, int, int, int]:
     a_s, a_n = divmod(st.st_atime_ns, 1_000_000_000)
     m_s, m_n = divmod(st.st_mtime_ns, 1_000_000_000)
     c_s, c_n = divmod(st.st_ctime_ns, 1_000_000_000)
     return a_s, a_n, m_s, m_n, c_s, c_n
 
 
-def pack_stat(st: StatLike) -> bytes:
+def pack_stat(st: Stat) -> bytes:
     a_s, a_n, m_s, m_n, c_s, c_n = _times(st)
     return STAT.pack(
         st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0, st.st_rdev, st.st_size,
@@ -126,7 +109,7 @@ def pack_stat(st: StatLike) -> bytes:
     )  # fmt: skip
 
 
-def pack_statx(st: StatLike, mask: int, mnt_id: int) -> bytes:
+def pack_statx(st: Stat, mask: int, mnt_id: int) -> bytes:
     a_s, a_n, m_s, m_n, c_s, c_n = _times(st)
     rdev, dev = st.st_rdev, st.st_dev
     return STATX.pack(
@@ -256,9 +239,8 @@ def unpack_cmsgs(control: bytes) -> list[tuple[int, int, bytes]]:
 
 
 def pack_cmsg(level: int, ctype: int, data: bytes, last: bool = False) -> bytes:
-    """One control message; padded to CMSG_SPACE unless it is the last (Linux pads the last one too
-    in the buffer, but msg_controllen counts only CMSG_LEN for it... see put_cmsg: it advances by
-    CMSG_SPACE but clamps to the buffer)."""
+    """One control message: CMSG_LEN(len(data)) of header and data, padded to CMSG_SPACE unless it is
+    the last one (put_cmsg advances by CMSG_SPACE but never past the caller's buffer)."""
     hdr = CMSGHDR.pack(CMSGHDR.size + len(data), level, ctype) + data
     if last:
         return hdr
