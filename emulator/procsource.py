@@ -83,9 +83,8 @@ def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
     anon = sum(v.end - v.start for v in vmas if v.file is None and not v.shared)
     shmem = sum(v.end - v.start for v in vmas if v.shared)
     c = proc.creds
+    # fs/proc/array.c: the group leader's state; R is TASK_RUNNING, on the CPU or waiting for it
     state = "Z" if zombie else (_state(leader) if leader is not None else "R")
-    if not zombie and any(t.state == "R" for t in threads):
-        state = "R" if kernel.current is not None and kernel.current.process is proc else "S"
     cwd = root = b"/"
     fs = proc.fs
     side = getattr(kernel, "files", None)

@@ -106,6 +106,24 @@ def test_ps_matches_busybox_in_a_host_pid_namespace(lxfs_home: Path, tmp_path: P
     assert [(r[0], r[1]) for r in rows] == [("1", "root"), ("2", "root"), ("4", "root")]
 
 
+def test_ps_shows_a_cpu_bound_process_as_running(lxfs_home: Path, tmp_path: Path) -> None:
+    """R is TASK_RUNNING: a background loop waiting for the (one) CPU while ps runs is R, as natively."""
+    script = "while :; do :; done & sleep 0.5; ps -o pid,ppid,stat,comm; kill $!"
+    got = guest(script)
+    assert got.splitlines()[1:] == ["    1     0 S    sh", "    2     1 R    sh", "    4     1 R    ps"]
+    sh = tmp_path / "sh"
+    sh.symlink_to(BUSYBOX)
+    if shutil.which("unshare") and os.geteuid() == 0:
+        native = subprocess.run(
+            ["unshare", "-fp", "--mount-proc", "bash", "-c", 'exec -a sh "$0" -c "$1"', str(sh), script],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+        if native.returncode == 0:
+            assert got == native.stdout.decode()
+
+
 def test_ps_columns_are_proc_values(lxfs_home: Path) -> None:
     out = guest(
         "sleep 2 & sleep 0.3; ps -o pid,vsz,rss,user,group,comm > /tmp/ps; "
