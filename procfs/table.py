@@ -300,6 +300,7 @@ class ProcFs(SyntheticFs):
     _born: dict[int, int] = field(default_factory=dict)
     _overrides: dict[int, _Override] = field(default_factory=dict)
     _listing_fds: set[int] = field(default_factory=set)
+    _describing: set[int] = field(default_factory=set)  # pids whose source.process() is under way
     sysctl: dict[Entry, bytes] = field(default_factory=dict)  # values written to /proc/sys files
 
     def __post_init__(self) -> None:
@@ -326,7 +327,15 @@ class ProcFs(SyntheticFs):
         return node
 
     def _alive(self, node: Node) -> bool:
-        proc = self.source.process(node.pid)
+        if node.pid in self._describing:
+            # asked again while its ProcessInfo is being built (d_path of a cwd inside /proc/PID walks
+            # up through this directory): the process exists
+            return True
+        self._describing.add(node.pid)
+        try:
+            proc = self.source.process(node.pid)
+        finally:
+            self._describing.discard(node.pid)
         if proc is None:
             return False
         if node.tid and proc.threads and all(t.tid != node.tid for t in proc.threads):

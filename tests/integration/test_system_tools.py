@@ -288,3 +288,10 @@ def test_tty_on_the_host_terminal_names_the_console(lxfs_home: Path) -> None:
     got, status = in_pty(["lxfs", "run", "--", "sh", "-c", "tty </dev/console; readlink /proc/self/fd/0; tty"])
     assert got == b"/dev/console\r\n/dev/console\r\n/dev/console\r\n", got
     assert status == 0
+
+
+def test_ps_from_a_cwd_inside_proc(lxfs_home: Path) -> None:
+    """A process whose cwd is its own /proc/PID: describing it resolves that cwd through procfs again
+    (was endless recursion, the caller killed with SIGSYS)."""
+    out = guest("cd /proc/1; readlink /proc/1/cwd; cd fd; ps -o pid,comm; readlink /proc/self/cwd; true")
+    assert out == "/proc/1\nPID   COMMAND\n    1 sh\n    3 ps\n/proc/1/fd\n"  # readlink was 2
