@@ -82,7 +82,7 @@ def in_pty(argv: list[str], rows: int = 24, cols: int = 80, timeout: float = 120
 
 # -- ps: the same scenario in a new pid namespace on the host --------------------------------------------
 
-PS_SCRIPT = "sleep 2 & sleep 0.3; ps; echo == o; ps -o pid,ppid,stat,nice,tty,comm,args"
+PS_SCRIPT = "sleep 3 & sleep 0.6; ps; echo == o; ps -o pid,ppid,stat,nice,tty,comm,args"
 
 
 def test_ps_matches_busybox_in_a_host_pid_namespace(lxfs_home: Path, tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_ps_shows_a_cpu_bound_process_as_running(lxfs_home: Path, tmp_path: Path
 
 def test_ps_columns_are_proc_values(lxfs_home: Path) -> None:
     out = guest(
-        "sleep 2 & sleep 0.3; ps -o pid,vsz,rss,user,group,comm > /tmp/ps; "
+        "sleep 3 & sleep 0.6; ps -o pid,vsz,rss,user,group,comm > /tmp/ps; "
         "echo == ps; cat /tmp/ps; echo == stat1; cat /proc/1/stat; echo == stat2; cat /proc/2/stat; true"
     )
     s = sections(out)
@@ -163,10 +163,11 @@ def test_top_batch_output_is_busybox_layout_with_proc_values(lxfs_home: Path) ->
     load = s["loadavg"].split()
     assert lines[2].startswith(f"Load average: {' '.join(load[:3])} ")
     assert lines[3].split() == ["PID", "PPID", "USER", "STAT", "VSZ", "%VSZ", "%CPU", "COMMAND"]
-    procs = [line.split() for line in lines[4:] if line.strip()]
-    # sh (1, waiting) and the top it forked, the running one (cat /proc/meminfo was pid 2)
-    assert [(p[0], p[1], p[2], p[3]) for p in procs] == [("3", "1", "root", "R"), ("1", "0", "root", "S")]
-    assert procs[0][7:] == ["top", "-b", "-n1"] and procs[1][7:9] == ["sh", "-c"]
+    # sh (1, waiting) and the top it forked, the running one (cat /proc/meminfo was pid 2); top sorts
+    # by %CPU, which may tie
+    procs = sorted((line.split() for line in lines[4:] if line.strip()), key=lambda p: int(p[0]))
+    assert [(p[0], p[1], p[2], p[3]) for p in procs] == [("1", "0", "root", "S"), ("3", "1", "root", "R")]
+    assert procs[1][7:] == ["top", "-b", "-n1"] and procs[0][7:9] == ["sh", "-c"]
     assert lines[2].endswith(" 1/2 3")  # running/threads and the last pid, as top saw them
 
 
