@@ -13,6 +13,7 @@ import mmap
 import os
 import sqlite3
 import struct
+import sys
 import threading
 from typing import Any
 
@@ -25,6 +26,13 @@ BUSY_TIMEOUT_S = 5.0
 MMAP_SIZE = 1 << 30
 CHECKPOINT_AFTER = 16 * 1024 * 1024  # WAL bytes not yet copied into the database
 CHECKPOINT_NOW = 256 * 1024 * 1024  # ... beyond this the committing call checkpoints itself
+# A WAL this long whose checkpointed part leaves at most RECYCLE_TAIL bytes behind: the committing call
+# copies that tail itself, so the next transaction starts the WAL over at its beginning. Without this a
+# busy writer never lets the background checkpoint finish the WAL (SQLite restarts it only when every
+# frame is in the database), so the WAL grew to CHECKPOINT_NOW (256 MiB of new file blocks for every
+# commit to extend into) and its writer then paid for the whole checkpoint.
+RECYCLE_AT = CHECKPOINT_AFTER
+RECYCLE_TAIL = 4 * 1024 * 1024
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is cut back to this after a reset
 BLOCK = 4096  # allocation unit that st_blocks counts in (as 512-byte sectors)
 
@@ -47,6 +55,7 @@ ADD_NLINK = "UPDATE inode SET nlink = nlink + ? WHERE ino = ? RETURNING nlink"
 SET_ATTR = (
     "UPDATE inode SET mode = ?, uid = ?, gid = ?, size = ?, blocks = ?, atime = ?, mtime = ?, ctime = ? WHERE ino = ?"
 )
+SET_TIMES = "UPDATE inode SET atime = ?, mtime = ?, ctime = ? WHERE ino = ?"
 SET_GROWN_SIZE = "UPDATE inode SET size = max(size, ?), blocks = blocks + ? WHERE ino = ?"
 READLINK = "SELECT target FROM inode WHERE ino = ?"
 
@@ -243,6 +252,11 @@ class Store:
         return int(blocks)
 
 
+def change_counter(header: bytes) -> int:
+    """iChange of a WAL-index header (WalIndex.header()); 0 for b""."""
+    return int.from_bytes(header[8:12], sys.byteorder) if len(header) >= 12 else 0
+
+
 class WalIndex:
     """A read-only view of the WAL-index (the -shm file; walformat.html section 2.2): the header that
     every commit rewrites and the count of frames already checkpointed. Native byte order."""
@@ -257,11 +271,21 @@ class WalIndex:
     def header(self) -> bytes:
         return self.map[: self.HEADER]
 
-    def pending_frames(self) -> int:
-        """Frames in the WAL not yet copied into the database file."""
+    def frames(self) -> tuple[int, int]:
+        """(frames in the WAL, frames of those already copied into the database file)."""
         (max_frame,) = self._FRAMES.unpack_from(self.map, 16)
         (backfilled,) = self._FRAMES.unpack_from(self.map, 96)
-        return max(max_frame - backfilled, 0)
+        return max_frame, min(backfilled, max_frame)
+
+    def pending_frames(self) -> int:
+        """Frames in the WAL not yet copied into the database file."""
+        max_frame, backfilled = self.frames()
+        return max_frame - backfilled
+
+    def change_counter(self) -> int:
+        """iChange of the header: every commit (and every WAL restart) by anyone adds one."""
+        (counter,) = self._FRAMES.unpack_from(self.map, 8)
+        return int(counter)
 
     def close(self) -> None:
         self.map.close()

@@ -89,12 +89,16 @@ class _Transaction:
             return
         fs._begun = False
         if et is None:
+            wal = fs._wal
             try:
+                if fs._times:
+                    fs._flush_times()
+                before = wal.change_counter() if wal is not None else 0
                 fs._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 fs._rollback()
                 raise _db_error(exc) from exc
-            fs._after_commit()
+            fs._after_commit(before)
             return
         fs._rollback()
         if isinstance(ev, sqlite3.Error):
@@ -203,6 +207,9 @@ class VolFs:
         self._checkpointer: sql.Checkpointer | None = None
         self._frame_bytes = 0
         self._attrs: dict[int, tuple[int, ...]] = {}  # ino -> row of store.GET_ATTR
+        # Time-only setattrs of the open transaction, written just before its COMMIT: one UPDATE per inode
+        # however often the VFS touched it, none for an inode freed meanwhile (unlink's ctime).
+        self._times: dict[int, tuple[int, int, int]] = {}  # ino -> (atime, mtime, ctime)
         self._dentries: dict[tuple[int, bytes], int | None] = {}  # (dir, name) -> ino, None = negative
         self._refs: dict[int, int] = {}  # open_inode references held by this process
         self._orphans: set[int] = set()  # orphans this VolFs recorded while holding them
@@ -373,16 +380,39 @@ class VolFs:
             self._shm_seen = head
         self._revalidate_now()
 
-    def _after_commit(self) -> None:
+    def _flush_times(self) -> None:
+        self._db.executemany(sql.SET_TIMES, [(*t, ino) for ino, t in self._times.items()])
+        self._times.clear()
+
+    def _after_commit(self, before: int) -> None:
+        """``before``: the WAL-index change counter just before the COMMIT, read under the write lock."""
         wal = self._wal
-        if wal is None or self._checkpointer is None:
+        if wal is None:
             return
-        pending = wal.pending_frames() * self._frame_bytes
+        if before and wal.change_counter() == before + 1 and sql.change_counter(self._shm_seen) == before:
+            # Exactly our commit since the caches were last revalidated (at BEGIN, under the same lock):
+            # they are current, no PRAGMA data_version at the next call. Any other commit (or a WAL
+            # restart) adds more, and the next call revalidates.
+            self._shm_seen = wal.header()
+            if sql.change_counter(self._shm_seen) != before + 1:
+                self._shm_seen = b""  # someone committed between the two reads
+        if self._checkpointer is None:
+            return
+        max_frame, backfilled = wal.frames()
+        pending = (max_frame - backfilled) * self._frame_bytes
         if pending >= sql.CHECKPOINT_NOW:
             # The checkpointer cannot keep up: this writer pays (backpressure bounds the WAL).
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         elif pending >= sql.CHECKPOINT_AFTER:
             self._checkpointer.kick()
+        elif backfilled and pending <= sql.RECYCLE_TAIL and max_frame * self._frame_bytes >= sql.RECYCLE_AT:
+            # The checkpointer copied the bulk; copying the rest here lets the next commit restart the
+            # WAL from its first frame, so a busy image's WAL stays near RECYCLE_AT and is rewritten in
+            # place (measured: see bench/RESULTS.md).
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:
+                pass  # another checkpointer is at work: a later commit tries again
 
     def _revalidate_now(self) -> None:
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
@@ -404,6 +434,7 @@ class VolFs:
 
     def _rollback(self) -> None:
         self._begun = False
+        self._times.clear()
         try:
             self._db.execute("ROLLBACK")
         except sqlite3.OperationalError:
@@ -426,14 +457,18 @@ class VolFs:
             row = self._db.execute(sql.GET_ATTR, (ino,)).fetchone()
             if row is None:
                 raise FsError(errno.ENOENT)
+            if self._times and ino in self._times:
+                row = (*row[:7], *self._times[ino])  # times set earlier in this transaction
             if len(self._attrs) >= CACHE_LIMIT:
                 self._attrs.clear()
             self._attrs[ino] = row
         return row
 
-    @_reads
     def getattr(self, ino: int) -> Attr:
-        mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime = self._attr_row(ino)
+        try:  # the hot path: _reads inlined (a try costs nothing in Python 3.11, a wrapper call does)
+            mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime = self._attr_row(ino)
+        except sqlite3.Error as exc:
+            raise _db_error(exc) from exc
         return Attr(ino, mode, nlink, uid, gid, rdev, size, atime, mtime, ctime, blocks)
 
     def setattr(self, ino: int, changes: SetAttr) -> None:
@@ -462,25 +497,31 @@ class VolFs:
                 size = changes.size
             row = (mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime)
             if row != old:
-                # One statement for every combination (the cached row is current inside the transaction).
-                self._db.execute(sql.SET_ATTR, (mode, uid, gid, size, blocks, atime, mtime, ctime, ino))
+                if changes.mode is None and changes.uid is None and changes.gid is None and changes.size is None:
+                    self._times[ino] = (atime, mtime, ctime)  # written before COMMIT (_flush_times)
+                else:
+                    # One statement for every combination (the cached row is current inside the transaction).
+                    self._times.pop(ino, None)
+                    self._db.execute(sql.SET_ATTR, (mode, uid, gid, size, blocks, atime, mtime, ctime, ino))
                 self._attrs[ino] = row  # write-through: the VFS stats right after
 
     # -- names --------------------------------------------------------------------------------------
 
-    @_reads
     def lookup(self, dir_ino: int, name: bytes) -> int | None:
-        if not self._begun:
-            self._sync()
-        key = (dir_ino, name)
-        try:
-            return self._dentries[key]
-        except KeyError:
-            pass
-        if name == b"..":
-            row = self._db.execute(sql.PARENT_OF, (dir_ino,)).fetchone()
-        else:
-            row = self._db.execute(sql.LOOKUP, (dir_ino, name_hash(name), name)).fetchone()
+        try:  # _reads inlined, as in getattr
+            if not self._begun:
+                self._sync()
+            key = (dir_ino, name)
+            try:
+                return self._dentries[key]
+            except KeyError:
+                pass
+            if name == b"..":
+                row = self._db.execute(sql.PARENT_OF, (dir_ino,)).fetchone()
+            else:
+                row = self._db.execute(sql.LOOKUP, (dir_ino, name_hash(name), name)).fetchone()
+        except sqlite3.Error as exc:
+            raise _db_error(exc) from exc
         ino = row[0] if row is not None else None
         if len(self._dentries) >= CACHE_LIMIT:
             self._dentries.clear()
@@ -880,6 +921,7 @@ class VolFs:
 
     def _free(self, ino: int) -> None:
         self._db.execute(sql.FREE_INODE, (ino,))
+        self._times.pop(ino, None)
         self._store.drop_cache(ino)
         self._attrs.pop(ino, None)
         self._dentries.pop((ino, b".."), None)

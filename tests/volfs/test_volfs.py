@@ -637,3 +637,78 @@ def test_small_reads_of_holes_and_random_offsets(fs: VolFs) -> None:
     assert fs.read(ino, 110, 100) == bytes(100)  # sequential, from the cached hole
     assert fs.read(ino, 3 * CHUNK_SIZE + 1, 10) == b"nd"
     assert fs.read(ino, 2 * CHUNK_SIZE + 5, 10) == bytes(10)
+
+
+# -- deferred times, cache revalidation after our own commits, WAL recycling ---------------------------
+
+
+def test_time_only_setattr_reaches_the_image_at_commit(image: Path) -> None:
+    """Time-only setattrs are written just before COMMIT: another connection sees them after the call,
+    a later full setattr in the same transaction keeps them, a rollback drops them."""
+    with VolFs.create(image) as fs, VolFs.open(image) as other:
+        ino = new_file(fs, b"f")
+        fs.setattr(ino, SetAttr(mtime_ns=NOW + 1, ctime_ns=NOW + 2))
+        a = other.getattr(ino)
+        assert (a.mtime_ns, a.ctime_ns) == (NOW + 1, NOW + 2)
+        with fs.transaction():
+            fs.setattr(ino, SetAttr(atime_ns=NOW + 3))
+            fs._attrs.clear()  # a cache dropped mid-transaction still shows the pending times
+            assert fs.getattr(ino).atime_ns == NOW + 3
+            fs.setattr(ino, SetAttr(mode=0o600))
+            fs.setattr(1, SetAttr(mtime_ns=NOW + 4))
+        a, root = other.getattr(ino), other.getattr(1)
+        assert (a.atime_ns, a.mtime_ns, stat.S_IMODE(a.mode)) == (NOW + 3, NOW + 1, 0o600)
+        assert root.mtime_ns == NOW + 4
+        with pytest.raises(FsError), fs.transaction():
+            fs.setattr(ino, SetAttr(mtime_ns=NOW + 9))
+            raise FsError(errno.EIO)
+        assert fs.getattr(ino).mtime_ns == NOW + 1
+        assert other.getattr(ino).mtime_ns == NOW + 1
+        with fs.transaction():  # the times of an inode freed in the same transaction are never written
+            gone = new_file(fs, b"g")
+            fs.setattr(gone, SetAttr(ctime_ns=NOW + 5))
+            fs.unlink(1, b"g")
+        assert other.lookup(1, b"g") is None
+        with pytest.raises(FsError):
+            other.getattr(gone)
+
+
+def test_caches_see_a_commit_that_follows_our_own(image: Path) -> None:
+    """After its own commit a VolFs skips revalidation only while nobody else committed."""
+    with VolFs.create(image) as a, VolFs.open(image) as b:
+        assert a.lookup(1, b"x") is None  # a negative entry cached
+        new_file(a, b"y")
+        ino = new_file(b, b"x")
+        assert a.lookup(1, b"x") == ino
+        b.setattr(ino, SetAttr(mtime_ns=NOW + 7))
+        new_file(a, b"z")
+        b.unlink(1, b"x")
+        assert a.lookup(1, b"x") is None
+        for i in range(20):  # alternating commits
+            new_file(a, b"a%d" % i)
+            new_file(b, b"b%d" % i)
+            assert a.lookup(1, b"b%d" % i) is not None and b.lookup(1, b"a%d" % i) is not None
+
+
+def test_busy_wal_is_recycled_not_grown(image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a checkpointer has copied most of a long WAL, the next commit copies the rest itself, so the
+    commit after it starts the WAL over (SQLite restarts a WAL only when all of it is in the database)."""
+    from lxfs.volfs import store
+
+    monkeypatch.setattr(store, "CHECKPOINT_AFTER", 1 << 30)  # no background checkpoints: we play it
+    monkeypatch.setattr(store, "RECYCLE_AT", 1 << 20)
+    with VolFs.create(image) as fs:
+        assert fs._wal is not None
+        i = 0
+        while fs._wal.frames()[0] * 8216 < 2 << 20:
+            new_file(fs, b"f%d" % i)
+            i += 1
+        checkpointer = sqlite3.connect(image, isolation_level=None)
+        checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        checkpointer.close()
+        max_frame, backfilled = fs._wal.frames()
+        assert backfilled == max_frame > 200
+        new_file(fs, b"tail")  # pending is tiny: this commit copies it
+        new_file(fs, b"restart")
+        assert fs._wal.frames()[0] < 10
+        assert sorted(names(fs, 1))[-3:] == [b"f99", b"restart", b"tail"]
