@@ -126,3 +126,32 @@ def test_unusable_mountpoint_is_a_one_line_error(lxfs_home: Path, tmp_path: Path
     p = run_lxfs("run", "--mount", str(tmp_path / "nosuch"), "--", "true")
     assert p.returncode == 1
     assert b"no such directory" in p.stderr and b"Traceback" not in p.stderr
+
+
+def test_mount_goes_away_while_a_host_process_still_uses_it(lxfs_home: Path, tmp_path: Path) -> None:
+    """The run ends on its guest's exit, not on the host: a host process with its cwd and an open file in
+    the mount does not keep lxfs (or the mount) alive."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = subprocess.Popen(
+        ["lxfs", "run", "--mount", str(mnt), "--", "sh", "-c", "echo > /tmp/started; sleep 1"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    holder = None
+    try:
+        _wait_for(lambda: (mnt / "tmp" / "started").exists(), "the guest")
+        holder = subprocess.Popen(
+            ["sh", "-c", "exec 7<maps; sleep 30"], cwd=mnt / "proc" / "1", stdin=subprocess.DEVNULL
+        )
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert not _mounted(mnt)
+        assert holder.poll() is None  # still running, its cwd now a detached directory
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+        _kill(proc, mnt)
+    assert os.listdir(mnt) == []
