@@ -129,7 +129,10 @@ def _served(kernel: Kernel, mountpoint: str | None) -> Iterator[None]:
         return
     import selectors
 
-    from lxfs.fuse import MountError, MountOptions, serve_in_thread
+    try:
+        from lxfs.fuse import MountError, MountOptions, serve_in_thread
+    except OSError as exc:  # mfusepy cannot load libfuse3
+        raise RunError(f"--mount: FUSE is not available here ({exc}); apt-get install fuse3", 1) from None
 
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
