@@ -62,6 +62,8 @@ PREEMPT_US = int(os.environ.get("LXFS_PREEMPT_US", "4000"))  # time slice of CPU
 
 # task states
 RUNNABLE, BLOCKED, STOPPED, DEAD = "R", "S", "T", "X"
+# what a host terminal sends the foreground process (lxfs run) on ^C, ^\ and ^Z: passed to the guest
+HOST_TTY_SIGNALS = (hostsignal.SIGINT, hostsignal.SIGQUIT, hostsignal.SIGTSTP)
 # why a parked task was woken (task.wake_reason)
 WAKE_EVENT, WAKE_TIMEOUT, WAKE_SIGNAL = 1, 2, 3
 
@@ -315,6 +317,8 @@ class Kernel:
         self.ctxt = 0
         self.forks = 0
         self.host_sigint = False
+        self.host_signals: list[int] = []  # terminal signals (SIGINT, SIGQUIT, SIGTSTP) to pass on
+        self._tstp_pgrp = 0  # the group a host SIGTSTP went to, until the kernel idles
         self.unimplemented: dict[int, int] = {}
         self.messages: TextIO = sys.stderr
         self.exit_hooks: list[Callable[[Process], None]] = []  # the file side: close fds etc.
@@ -545,10 +549,11 @@ class Kernel:
         """Schedule until pid 1 exits; return its wait status."""
         assert self.init is not None
         start_timer(PREEMPT_US)
-        old = hostsignal.getsignal(hostsignal.SIGINT)
+        old = {s: hostsignal.getsignal(s) for s in HOST_TTY_SIGNALS}
         in_main = _in_main_thread()
         if in_main:
-            hostsignal.signal(hostsignal.SIGINT, self._on_host_sigint)
+            for s in HOST_TTY_SIGNALS:
+                hostsignal.signal(s, self._on_host_sigint)
             self._host_signals = True
         lock = self.lock
         lock.acquire()
@@ -558,10 +563,11 @@ class Kernel:
                     self.current = None  # a host thread's /proc/self is no guest process
                     lock.yield_to_waiters()
                 if self.host_sigint:
-                    self.host_sigint = False
-                    self.kill_pgrp(self.foreground_pgrp(), hostsignal.SIGINT)
+                    self._forward_host_signals()
                 self._fire_timers()
                 if not self.runq:
+                    if self._tstp_pgrp:
+                        self._stop_with_guest()
                     self._idle()
                     continue
                 task = self.runq.popleft()
@@ -570,7 +576,8 @@ class Kernel:
                 self._run_task(task)
         finally:
             if in_main:
-                hostsignal.signal(hostsignal.SIGINT, old)
+                for s, handler in old.items():
+                    hostsignal.signal(s, handler)
                 self._host_signals = False
             self.shutdown()
             lock.release()
@@ -586,7 +593,32 @@ class Kernel:
                 return pgrp
         return self.init.pgid if self.init else 1
 
+    def _forward_host_signals(self) -> None:
+        """Signals the host terminal sent us (^C, ^\\, ^Z) go to the guest terminal's foreground group."""
+        self.host_sigint = False
+        pending, self.host_signals = self.host_signals, []
+        for signo in pending:
+            pgrp = self.foreground_pgrp()
+            self.kill_pgrp(pgrp, signo)
+            if signo == hostsignal.SIGTSTP:
+                self._tstp_pgrp = pgrp
+
+    def _stop_with_guest(self) -> None:
+        """After a host ^Z: when it stopped init's whole group, nothing in the guest can continue it, so
+        lxfs stops too, as a program would (the host shell's ``fg`` continues it, and it the group)."""
+        pgrp, self._tstp_pgrp = self._tstp_pgrp, 0
+        init = self.init
+        if init is None or init.pgid != pgrp:
+            return
+        members = [p for p in self.processes.values() if p.pgid == pgrp and not p.zombie]
+        if not members or any(t.state != STOPPED for p in members for t in p.live_threads()):
+            return
+        with self.lock.released():
+            os.kill(os.getpid(), hostsignal.SIGSTOP)
+        self.kill_pgrp(pgrp, hostsignal.SIGCONT)
+
     def _on_host_sigint(self, signum: int, frame: object) -> None:
+        self.host_signals.append(signum)
         self.host_sigint = True
         if self.current is not None:
             self.current.process.mm.cpu.stop()

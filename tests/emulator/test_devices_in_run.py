@@ -9,6 +9,7 @@ import os
 import pty
 import select
 import subprocess
+import sys
 import termios
 import time
 from pathlib import Path
@@ -29,9 +30,39 @@ def test_memory_device_positions_match_native(flavour: str, tmp_path: Path) -> N
     assert status == native_status == 0, err.decode()[-3000:]
 
 
-def _on_pty(argv: list[str], timeout: float = 60) -> bytes:
+# A job-control shell in miniature: runs the program as the terminal's foreground group (so terminal
+# stops apply: its group is not orphaned) and continues it whenever it stops, as ``fg`` would.
+FG_WRAPPER = """
+import os, signal, sys
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    os.tcsetpgrp(0, os.getpgrp())
+    os.execvp(sys.argv[1], sys.argv[1:])
+while True:
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if not os.WIFSTOPPED(status):
+        sys.exit(os.waitstatus_to_exitcode(status))
+    print("[stopped]", flush=True)
+    os.kill(pid, signal.SIGCONT)
+"""
+
+
+def _type_stop_then_quit(master: int, out: bytes, step: list[int]) -> None:
+    """^Z once "ready" shows, ^\\ once "continued" shows."""
+    if step[0] == 0 and b"ready\r\n" in out:
+        os.write(master, b"\x1a")
+        step[0] = 1
+    elif step[0] == 1 and b"continued\r\n" in out:
+        os.write(master, b"\x1c")
+        step[0] = 2
+
+
+def _on_pty(argv: list[str], timeout: float = 60, script: str = "interrupt") -> bytes:
     """Run ``argv`` as a session leader whose controlling terminal is a new pty (stdin and stdout on it);
-    type ^C once "ready" appears. Returns everything the terminal showed, with CRLF as LF."""
+    type ^C once "ready" appears (script "stop": ^Z, then ^\\ once continued). Returns everything the
+    terminal showed, with CRLF as LF."""
     master, slave = pty.openpty()
 
     def ctty() -> None:
@@ -42,6 +73,7 @@ def _on_pty(argv: list[str], timeout: float = 60) -> bytes:
     os.close(slave)
     out = b""
     typed = False
+    step = [0]
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -54,7 +86,9 @@ def _on_pty(argv: list[str], timeout: float = 60) -> bytes:
                 if not chunk:
                     break
                 out += chunk
-            if not typed and b"ready\r\n" in out:
+            if script == "stop":
+                _type_stop_then_quit(master, out, step)
+            elif not typed and b"ready\r\n" in out:
                 os.write(master, b"\x03")
                 typed = True
             if proc.poll() is not None and not ready:
@@ -67,7 +101,9 @@ def _on_pty(argv: list[str], timeout: float = 60) -> bytes:
         err = proc.communicate()[1]
         os.close(master)
     assert proc.returncode == 0, err.decode()[-3000:]
-    return out.replace(b"^C", b"").replace(b"\r\n", b"\n")
+    for echo in (b"^C", b"^Z", b"^\\"):
+        out = out.replace(echo, b"")
+    return out.replace(b"\r\n", b"\n")
 
 
 def test_job_control_on_the_terminal_matches_native(tmp_path: Path) -> None:
@@ -112,3 +148,15 @@ def test_group_cpu_times_include_exited_threads_like_native(tmp_path: Path) -> N
     out, status, err = run_in_image(image, "/prog", timeout=120)
     assert out == native_out, f"differs at {first_difference(native_out, out)}\n{err.decode()[-3000:]}"
     assert status == native_status == 0
+
+
+def test_ctrl_z_and_ctrl_backslash_on_the_terminal_match_native(tmp_path: Path) -> None:
+    """lxfs run on a terminal: ^Z stops the guest's foreground group and, as nothing in the guest can
+    continue it, lxfs itself (a host SIGCONT continues both); ^\\ is the guest's SIGQUIT."""
+    prog = compile_program("tty_stop", "glibc")
+    wrap = [sys.executable, "-c", FG_WRAPPER]
+    native = _on_pty([*wrap, str(prog)], script="stop")
+    assert native == b"ready\n[stopped]\ncontinued\ngot SIGQUIT\n", native
+    image = make_image(tmp_path, {"/prog": prog})
+    ours = _on_pty([*wrap, *LXFS, "run", str(image), "--", "/prog"], script="stop")
+    assert ours == native, first_difference(native, ours)
