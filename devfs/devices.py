@@ -28,8 +28,8 @@ _DEFAULT_POLLMASK = select.POLLIN | select.POLLOUT | select.POLLRDNORM | select.
 
 
 class MemDevice(FileOps):
-    """null / zero / full: positionless (``llseek`` always gives 0, like mem.c's null_lseek; a VFS
-    that honours ``llseek`` and ``keeps_pos`` matches Linux's f_pos exactly)."""
+    """null / zero / full: positionless (``llseek`` always gives 0, like mem.c's null_lseek, and
+    ``keeps_pos``: reads and writes never move f_pos)."""
 
     seekable = True
     keeps_pos = True  # reads and writes never move f_pos
