@@ -30,9 +30,7 @@ def test_host_thread_enters_between_slices_only() -> None:
     t = threading.Thread(target=host)
     t.start()
     start = time.monotonic()
-    slices = 0
     while not done.is_set() and time.monotonic() - start < 10:
-        slices += 1
         in_slice = True
         time.sleep(0.001)  # a slice of guest code: the lock stays held
         in_slice = False
@@ -40,7 +38,6 @@ def test_host_thread_enters_between_slices_only() -> None:
     lock.release()
     t.join(5)
     assert done.is_set(), "the host thread starved: the scheduler kept re-taking the lock"
-    assert slices >= 50  # each entry waited for a slice boundary
     assert overlaps == 0
     assert len(entered) == 50 and len(pokes) == 50
 
