@@ -233,6 +233,7 @@ def _repair_fs(fs: VolFs) -> list[Problem]:
             _fix(fs, conn, problems)
         fs._attrs.clear()
         fs._dentries.clear()
+        fs._complete.clear()
         fs._store.drop_cache()
     return found
 

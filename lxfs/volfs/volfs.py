@@ -211,6 +211,9 @@ class VolFs:
         # however often the VFS touched it, none for an inode freed meanwhile (unlink's ctime).
         self._times: dict[int, tuple[int, int, int]] = {}  # ino -> (atime, mtime, ctime)
         self._dentries: dict[tuple[int, bytes], int | None] = {}  # (dir, name) -> ino, None = negative
+        # Directories whose every entry is in _dentries (made empty by this VolFs since the caches were
+        # last dropped): a name missing there is missing, no SELECT (a create's negative lookup).
+        self._complete: set[int] = set()
         self._refs: dict[int, int] = {}  # open_inode references held by this process
         self._orphans: set[int] = set()  # orphans this VolFs recorded while holding them
         try:
@@ -270,6 +273,8 @@ class VolFs:
             raise ImageError(f"{path}: cannot create image: {exc}") from None
         fs = cls(path, engine, db, False, CHUNK_SIZE)
         fs._map_wal_index()
+        fs._check_others()  # the caches' starting point, so that what follows survives the first call
+        fs._complete.add(ROOT_INO)  # a new image's root is empty
         return fs
 
     @classmethod
@@ -420,6 +425,7 @@ class VolFs:
             self._data_version = version
             self._attrs.clear()
             self._dentries.clear()
+            self._complete.clear()
             self._store.drop_cache()
 
     def _map_wal_index(self) -> None:
@@ -441,6 +447,7 @@ class VolFs:
             pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
         self._attrs.clear()
         self._dentries.clear()
+        self._complete.clear()
         self._store.drop_cache()
 
     def _writable(self) -> None:
@@ -515,7 +522,8 @@ class VolFs:
             try:
                 return self._dentries[key]
             except KeyError:
-                pass
+                if dir_ino in self._complete and name != b"..":
+                    return None
             if name == b"..":
                 row = self._db.execute(sql.PARENT_OF, (dir_ino,)).fetchone()
             else:
@@ -525,6 +533,7 @@ class VolFs:
         ino = row[0] if row is not None else None
         if len(self._dentries) >= CACHE_LIMIT:
             self._dentries.clear()
+            self._complete.clear()
         self._dentries[key] = ino
         return ino
 
@@ -608,6 +617,7 @@ class VolFs:
             self._add_dentry(dir_ino, name, ino, mode)
             self._add_nlink(dir_ino, 1)
             self._dentries[(ino, b"..")] = dir_ino
+            self._complete.add(ino)  # empty, all of it known
         return ino
 
     def symlink(self, dir_ino: int, name: bytes, target: bytes, uid: int, gid: int, now_ns: int) -> int:
@@ -657,6 +667,7 @@ class VolFs:
         # An open removed directory keeps no parent: '..' of a dead directory is gone.
         self._db.execute("UPDATE inode SET nlink = 0, parent = NULL WHERE ino = ?", (ino,))
         self._dentries[(ino, b"..")] = None
+        self._complete.discard(ino)
         self._attrs.pop(ino, None)
         self._nlink_zero(ino)
 
@@ -922,6 +933,7 @@ class VolFs:
     def _free(self, ino: int) -> None:
         self._db.execute(sql.FREE_INODE, (ino,))
         self._times.pop(ino, None)
+        self._complete.discard(ino)
         self._store.drop_cache(ino)
         self._attrs.pop(ino, None)
         self._dentries.pop((ino, b".."), None)

@@ -712,3 +712,25 @@ def test_busy_wal_is_recycled_not_grown(image: Path, monkeypatch: pytest.MonkeyP
         new_file(fs, b"restart")
         assert fs._wal.frames()[0] < 10
         assert sorted(names(fs, 1))[-3:] == [b"f99", b"restart", b"tail"]
+
+
+def test_new_directory_answers_missing_names_from_the_cache_until_someone_else_writes(image: Path) -> None:
+    with VolFs.create(image) as a, VolFs.open(image) as b:
+        d = a.mkdir(1, b"d", 0o755, 0, 0, NOW)
+        assert d in a._complete and 1 in a._complete
+        trace: list[str] = []
+        a._db.set_trace_callback(trace.append)
+        assert a.lookup(d, b"x") is None and a.lookup(1, b"x") is None
+        assert a.lookup(d, b"..") == 1
+        assert not [t for t in trace if t.startswith("SELECT")]
+        a._db.set_trace_callback(None)
+        ino = new_file(b, b"x", parent=d)  # another connection's commit: a's completeness is gone
+        assert a.lookup(d, b"x") == ino
+        with pytest.raises(FsError), a.transaction():
+            e = a.mkdir(d, b"e", 0o755, 0, 0, NOW)
+            raise FsError(errno.EIO)
+        assert a.lookup(d, b"e") is None and e not in a._complete
+        a.unlink(d, b"x")
+        a.rmdir(1, b"d")
+        assert d not in a._complete
+        assert b.lookup(1, b"d") is None
