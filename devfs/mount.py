@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devfs.devpts import DevptsFs
-from devfs.registry import Devices, make_devtmpfs
+from devfs.registry import Devices, make_devtmpfs, shmem_defaults
 from lxfs.linux import MS_NODEV, MS_NOEXEC, MS_NOSUID
 from lxfs.tmpfs import TmpFs
 from lxfs.vfs.creds import FsContext
@@ -27,5 +27,6 @@ def mount_dev(ns: Namespace, ctx: FsContext, devices: Devices, path: bytes = b"/
     pts = DevptsFs(devices.devpts)
     ns.mount(ctx, path + b"/pts", pts, MS_NOSUID | MS_NOEXEC, source=b"devpts")
     shm = TmpFs(mode=0o1777)
+    shmem_defaults(shm)
     ns.mount(ctx, path + b"/shm", shm, MS_NOSUID | MS_NODEV, source=b"tmpfs")
     return DevMounts(dev, pts, shm)

@@ -107,11 +107,20 @@ class Devices:
         return TtyFile(ctty, flags)
 
 
+def shmem_defaults(fs: TmpFs) -> None:
+    """A tmpfs/devtmpfs mounted without size= or nr_inodes=: half of the emulated RAM in pages for
+    each (mm/shmem.c shmem_default_max_blocks/_inodes), so df agrees with /proc/meminfo."""
+    from procfs.source import SystemInfo
+
+    fs.max_blocks = fs.max_inodes = SystemInfo().mem_total // 4096 // 2
+
+
 def make_devtmpfs(now_ns: int = 0) -> TmpFs:
     """/dev as devtmpfs populates it: the standard nodes, the /proc/self/fd links, and the pts and shm
     mount points (mount a DevptsFs and a TmpFs on them)."""
     fs = TmpFs(mode=0o755, now_ns=now_ns)
     fs.fs_type = "devtmpfs"
+    shmem_defaults(fs)
     root = fs.root_ino
     for name, major, minor, mode in DEV_NODES:
         fs.create(root, name, stat.S_IFCHR | mode, 0, 0, os.makedev(major, minor), now_ns)

@@ -41,6 +41,10 @@ class TmpFs:
 
     fs_type = "tmpfs"
     magic = TMPFS_MAGIC
+    # statfs's size and inode count (mount options size= and nr_inodes=; Linux's default is half of
+    # RAM, mm/shmem.c shmem_default_max_blocks): set per instance where the RAM is known
+    max_blocks = 1 << 20
+    max_inodes = 1 << 20
 
     def __init__(
         self, mode: int = 0o1777, uid: int = 0, gid: int = 0, now_ns: int | None = None, readonly: bool = False
@@ -355,8 +359,9 @@ class TmpFs:
 
     def statfs(self) -> StatFs:
         used = sum(len(n.chunks) for n in self._inodes.values()) * (CHUNK // 4096)
-        total = 1 << 20
-        return StatFs(self.magic, 4096, total, total - used, total - used, 1 << 20, (1 << 20) - len(self._inodes))
+        total, inodes = self.max_blocks, self.max_inodes
+        free = max(0, total - used)
+        return StatFs(self.magic, 4096, total, free, free, inodes, max(0, inodes - len(self._inodes)))
 
     def open_inode(self, ino: int) -> None:
         self._get(ino).opens += 1

@@ -227,8 +227,12 @@ def test_mount_lists_the_guest_mounts(lxfs_home: Path) -> None:
 
 
 def test_df_sizes_are_statfs(lxfs_home: Path) -> None:
-    out = guest("for m in / /dev /dev/shm; do echo == df$m; df -k $m; echo == st$m; stat -f -c '%S %b %f %a' $m; done")
+    out = guest(
+        "cat /proc/meminfo; "
+        "for m in / /dev /dev/shm; do echo == df$m; df -k $m; echo == st$m; stat -f -c '%S %b %f %a' $m; done"
+    )
     s = sections(out)
+    half_ram = meminfo(s[""])["MemTotal"] // 2  # tmpfs's default size (mm/shmem.c)
     for mnt in ("/", "/dev", "/dev/shm"):
         head, row = s["df" + mnt].splitlines()
         assert head.split() == ["Filesystem", "1K-blocks", "Used", "Available", "Use%", "Mounted", "on"]
@@ -241,6 +245,7 @@ def test_df_sizes_are_statfs(lxfs_home: Path) -> None:
             assert abs(int(got) - want * bsize // 1024) <= want * bsize // 1024 // 100, (mnt, got, want)
         assert abs(int(fields[2]) - (blocks - bfree) * bsize // 1024) <= 2 * bsize // 1024
         if mnt != "/":
+            assert int(fields[1]) == half_ram
             assert fields[1:4] == [
                 str(blocks * bsize // 1024),
                 str((blocks - bfree) * bsize // 1024),
