@@ -54,6 +54,7 @@ from lxfs.vfs.interfaces import (
 )
 from lxfs.vfs.pipe import Pipe, PipeReader, PipeWriter, fifo_open
 from lxfs.vfs.stat import Stat
+from lxfs.vfs.synthetic import SyntheticFs
 
 if TYPE_CHECKING:
     from lxfs.vfs.interfaces import Filesystem
@@ -974,6 +975,7 @@ class Namespace:
                 raise FsError(errno.ENOENT)
             attr = fs.getattr(ino)
             self._may_delete(ctx, parent, pattr, attr, True)
+            _refuse_removal(fs)
             if self._is_mountpoint(parent.mount, ino):
                 raise FsError(errno.EBUSY)
             if not self._dir_empty(fs, ino):
@@ -994,6 +996,7 @@ class Namespace:
         if trailing:
             raise FsError(errno.EISDIR if attr.mode & _S_IFMT == _S_IFDIR else errno.ENOTDIR)
         self._may_delete(ctx, parent, pattr, attr, False)
+        _refuse_removal(fs)
         if self._is_mountpoint(parent.mount, ino):
             raise FsError(errno.EBUSY)
         with fs.transaction():
@@ -1221,3 +1224,10 @@ class Namespace:
         if attr.nlink == 0:
             raise FsError(errno.ENOENT)
         return self.d_path(cwd, ctx.root)
+
+
+def _refuse_removal(fs: object) -> None:
+    """vfs_unlink/vfs_rmdir: a filesystem without ->unlink/->rmdir (a generated tree) refuses right after
+    may_delete, before the emptiness check and before any change (ctime) is made."""
+    if isinstance(fs, SyntheticFs):
+        raise FsError(fs.remove_errno)

@@ -46,11 +46,9 @@ def system() -> Iterator[tuple[Namespace, FsContext]]:
     yield ns, ctx
 
 
-# Known differences, in the VFS rather than the filesystems: proc_lookup fails with ENOENT where the VFS
-# sees a negative dentry (so link and rename into /proc check EXDEV/permissions first), and vfs_rmdir
-# refuses a filesystem without ->rmdir (EPERM) before any emptiness check.
+# A known difference, in the VFS rather than the filesystems: proc_lookup fails with ENOENT where the VFS
+# sees a negative dentry (so link and rename into /proc check EXDEV/permissions first).
 LOOKUP_ENOENT = pytest.mark.xfail(strict=True, reason="proc lookups give ENOENT, the VFS sees a negative dentry")
-NO_RMDIR_FIRST = pytest.mark.xfail(strict=True, reason="the VFS checks emptiness before the fs refuses rmdir")
 
 CASES = [
     "mkdir /proc/newdir",
@@ -65,7 +63,7 @@ CASES = [
     "symlink /dev/pts/newl",
     "mknod /dev/pts/newn",
     "unlink /proc/version",
-    pytest.param("rmdir /proc/sys", marks=NO_RMDIR_FIRST),
+    "rmdir /proc/sys",
     pytest.param("rename /proc/version /proc/v2", marks=LOOKUP_ENOENT),
     "link /proc/version /proc/v3",
     "unlink /dev/pts/ptmx",
@@ -115,3 +113,14 @@ def test_procfs_and_devpts_share_one_synthetic_base() -> None:
     assert issubclass(ProcFs, SyntheticFs) and issubclass(DevptsFs, SyntheticFs)
     for name in ("create", "rename", "read", "getxattr", "statfs", "open_inode", "transaction"):
         assert name not in vars(ProcFs) and name not in vars(DevptsFs), name
+
+
+@pytest.mark.parametrize("path", [b"/proc/version", b"/proc/self/stat"])
+def test_refused_unlink_changes_nothing_like_host(system: tuple[Namespace, FsContext], path: bytes) -> None:
+    """vfs_unlink refuses before touching the inode: its ctime stays (the host's does too)."""
+    ns, ctx = system
+    before = os.stat(path).st_ctime_ns
+    assert _outcome(lambda: os.unlink(path)) == "EPERM" and os.stat(path).st_ctime_ns == before
+    ours_before = ns.fstatat(ctx, None, path).st_ctime_ns
+    assert _ours(ns, ctx, "unlink " + path.decode()) == "EPERM"
+    assert ns.fstatat(ctx, None, path).st_ctime_ns == ours_before
