@@ -11,12 +11,12 @@ from collections.abc import Callable
 from functools import partial
 
 import pytest
-from guestmem import Mem
 
 from devfs.devices import RNDGETENTCNT
 from devfs.registry import DEV_LINKS, DEV_NODES, Devices, make_devtmpfs
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import FileOps
+from tests.devfs.guestmem import Mem
 
 
 def _outcome(fn: Callable[[], object]) -> object:

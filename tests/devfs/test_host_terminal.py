@@ -11,11 +11,11 @@ import termios as T
 from collections.abc import Iterator
 
 import pytest
-from guestmem import Mem
 
 from devfs.devices import HostTerminal
 from devfs.termbits import Termios, Winsize
 from lxfs.vfs.errors import FsError
+from tests.devfs.guestmem import Mem
 
 ARG = 0x2000
 

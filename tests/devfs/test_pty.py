@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from guestmem import Mem
 
 from devfs import termbits as TB
 from devfs.devpts import DevptsFs
@@ -24,6 +23,7 @@ from devfs.pty import JOB_CONTROL_RESTART, Caller, PtyMaster, PtySlaveFile, Tty
 from devfs.registry import Devices
 from devfs.termbits import Termios, Winsize
 from lxfs.vfs.errors import FsError
+from tests.devfs.guestmem import Mem
 
 ARG = 0x1000
 

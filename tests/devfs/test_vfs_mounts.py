@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from guestmem import Mem
 
 from devfs import termbits as TB
 from devfs.mount import mount_dev
@@ -25,6 +24,7 @@ from lxfs.vfs.file import FdTable
 from lxfs.vfs.namespace import Namespace
 from procfs.mount import fd_infos, mount_proc, mount_table
 from procfs.source import FdInfo, MountInfo, ProcessInfo, StaticSource
+from tests.devfs.guestmem import Mem
 
 
 class LiveSource(StaticSource):
