@@ -17,8 +17,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Select, and_, delete, func, insert, select, update
 
 from lxfs.volfs import schema
 from lxfs.volfs.schema import ROOT_INO, name_hash
@@ -246,24 +247,7 @@ def _fix(fs: VolFs, conn: Connection, problems: list[Problem]) -> None:
         by_kind[problem.kind].append(problem)
 
     if by_kind["root"]:
-        now = time.time_ns()
-        conn.execute(
-            insert(i).values(
-                ino=ROOT_INO,
-                mode=stat.S_IFDIR | 0o755,
-                nlink=2,
-                uid=0,
-                gid=0,
-                rdev=0,
-                size=0,
-                blocks=0,
-                atime=now,
-                mtime=now,
-                ctime=now,
-                generation=0,
-                parent=ROOT_INO,
-            )
-        )
+        _insert_dir(conn, stat.S_IFDIR | 0o755, ino=ROOT_INO)
     if by_kind["dangling-dentry"] or by_kind["bad-parent"]:
         conn.execute(delete(d).where(d.c.ino.not_in(select(i.c.ino))))
         conn.execute(delete(d).where(d.c.parent.not_in(_inodes_of_type(stat.S_IFDIR))))
@@ -335,16 +319,13 @@ def _link(conn: Connection, parent: int, name: bytes, ino: int) -> None:
     )
 
 
-def _lost_found(fs: VolFs, conn: Connection) -> int:
-    d = schema.dentry
-    where = and_(d.c.parent == ROOT_INO, d.c.hash == name_hash(LOST_FOUND), d.c.name == LOST_FOUND)
-    ino = conn.execute(select(d.c.ino).where(where)).scalar()
-    if ino is not None:
-        return int(ino)
+def _insert_dir(conn: Connection, mode: int, **ino: int) -> CursorResult[Any]:
+    """A new root-owned directory inode whose '..' is the root (fsck's root and lost+found)."""
     now = time.time_ns()
-    result = conn.execute(
+    return conn.execute(
         insert(schema.inode).values(
-            mode=stat.S_IFDIR | 0o700,
+            **ino,
+            mode=mode,
             nlink=2,
             uid=0,
             gid=0,
@@ -358,6 +339,15 @@ def _lost_found(fs: VolFs, conn: Connection) -> int:
             parent=ROOT_INO,
         )
     )
+
+
+def _lost_found(fs: VolFs, conn: Connection) -> int:
+    d = schema.dentry
+    where = and_(d.c.parent == ROOT_INO, d.c.hash == name_hash(LOST_FOUND), d.c.name == LOST_FOUND)
+    ino = conn.execute(select(d.c.ino).where(where)).scalar()
+    if ino is not None:
+        return int(ino)
+    result = _insert_dir(conn, stat.S_IFDIR | 0o700)
     new = result.inserted_primary_key
     assert new is not None
     _link(conn, ROOT_INO, LOST_FOUND, new[0])
