@@ -360,9 +360,11 @@ class Namespace:
             loc, attr = self._walk(ctx, start, b"/", True, True)
             return loc, attr, b"", trailing
         head, _, name = stripped.rpartition(b"/")
-        if head or stripped[:1] == b"/":
-            loc, attr = self._walk(ctx, start, head or b"/", True, True, links)
-        else:
+        if head:
+            loc, attr = self._walk(ctx, start, head, True, True, links)
+        else:  # "name" or "/name": the start (_walk of b"/" from it, inlined for the hot path)
+            if stripped[:1] == b"/":
+                self._dentry = None
             loc = start
             attr = loc.mount.fs.getattr(loc.ino)
             if attr.mode & _S_IFMT != _S_IFDIR:

@@ -17,6 +17,7 @@ import os
 import random
 import sqlite3
 import stat
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -52,6 +53,8 @@ from lxfs.volfs.schema import (
 
 CACHE_LIMIT = 65536  # entries per cache before it is dropped wholesale
 READDIR_BATCH = 256
+_SHM_HEADER = sql.WalIndex.HEADER  # bytes of the WAL-index header _check_others compares
+
 # readdir cookies: 1 and 2 are '.' and '..'; an entry's cookie is schema.name_hash(name).
 
 
@@ -386,21 +389,28 @@ class VolFs:
         self._revalidate_now()
 
     def _flush_times(self) -> None:
-        self._db.executemany(sql.SET_TIMES, [(*t, ino) for ino, t in self._times.items()])
-        self._times.clear()
+        times = self._times
+        if len(times) == 1:  # the usual case (a create's or unlink's directory): execute is cheaper
+            ((ino, (atime, mtime, ctime)),) = times.items()
+            self._db.execute(sql.SET_TIMES, (atime, mtime, ctime, ino))
+        else:
+            self._db.executemany(sql.SET_TIMES, [(*t, ino) for ino, t in times.items()])
+        times.clear()
 
     def _after_commit(self, before: int) -> None:
         """``before``: the WAL-index change counter just before the COMMIT, read under the write lock."""
         wal = self._wal
         if wal is None:
             return
-        if before and wal.change_counter() == before + 1 and sql.change_counter(self._shm_seen) == before:
+        if before:
             # Exactly our commit since the caches were last revalidated (at BEGIN, under the same lock):
             # they are current, no PRAGMA data_version at the next call. Any other commit (or a WAL
-            # restart) adds more, and the next call revalidates.
-            self._shm_seen = wal.header()
-            if sql.change_counter(self._shm_seen) != before + 1:
-                self._shm_seen = b""  # someone committed between the two reads
+            # restart) adds more, and the next call revalidates. One read of the header: its counter
+            # is the one it was read with.
+            head = wal.map[:_SHM_HEADER]
+            mine = ((before + 1) & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
+            if head[8:12] == mine and self._shm_seen[8:12] == before.to_bytes(4, sys.byteorder):
+                self._shm_seen = head  # (store.change_counter inlined)
         if self._checkpointer is None:
             return
         max_frame, backfilled = wal.frames()
@@ -473,12 +483,20 @@ class VolFs:
 
     def getattr(self, ino: int) -> Attr:
         try:  # the hot path: _reads inlined (a try costs nothing in Python 3.11, a wrapper call does)
-            mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime = self._attr_row(ino)
+            wal = self._wal
+            if self._begun or (not self._depth and wal is not None and wal.map[:_SHM_HEADER] == self._shm_seen):
+                row = self._attrs.get(ino) or self._attr_row(ino)  # current caches: no _sync() call
+            else:
+                row = self._attr_row(ino)
+            mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime = row
         except sqlite3.Error as exc:
             raise _db_error(exc) from exc
         return Attr(ino, mode, nlink, uid, gid, rdev, size, atime, mtime, ctime, blocks)
 
     def setattr(self, ino: int, changes: SetAttr) -> None:
+        if changes.mode is None and changes.uid is None and changes.gid is None and changes.size is None:
+            self._set_times(ino, changes.atime_ns, changes.mtime_ns, changes.ctime_ns)
+            return
         self._writable()
         with self._txn:
             self._sync()
@@ -504,20 +522,39 @@ class VolFs:
                 size = changes.size
             row = (mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime)
             if row != old:
-                if changes.mode is None and changes.uid is None and changes.gid is None and changes.size is None:
-                    self._times[ino] = (atime, mtime, ctime)  # written before COMMIT (_flush_times)
-                else:
-                    # One statement for every combination (the cached row is current inside the transaction).
-                    self._times.pop(ino, None)
-                    self._db.execute(sql.SET_ATTR, (mode, uid, gid, size, blocks, atime, mtime, ctime, ino))
+                # One statement for every combination (the cached row is current inside the transaction).
+                self._times.pop(ino, None)
+                self._db.execute(sql.SET_ATTR, (mode, uid, gid, size, blocks, atime, mtime, ctime, ino))
                 self._attrs[ino] = row  # write-through: the VFS stats right after
+
+    def _set_times(self, ino: int, atime: int | None, mtime: int | None, ctime: int | None) -> None:
+        """The hot setattr (the VFS's mtime/ctime updates of every create and unlink): times only,
+        written once before COMMIT (_flush_times), none for an inode the transaction frees."""
+        if self.readonly:
+            raise FsError(errno.EROFS)
+        if not self._begun:  # a block of its own (inside a begun one, an error rolls back the outer)
+            with self._txn:
+                self._sync()
+                self._set_times(ino, atime, mtime, ctime)
+            return
+        old = self._attrs.get(ino) or self._attr_row(ino)  # mode nlink uid gid rdev size blocks atime mtime ctime
+        times = (
+            old[7] if atime is None else atime,
+            old[8] if mtime is None else mtime,
+            old[9] if ctime is None else ctime,
+        )
+        if times != old[7:]:
+            self._times[ino] = times
+            self._attrs[ino] = (*old[:7], *times)  # write-through: the VFS stats right after
 
     # -- names --------------------------------------------------------------------------------------
 
     def lookup(self, dir_ino: int, name: bytes) -> int | None:
         try:  # _reads inlined, as in getattr
             if not self._begun:
-                self._sync()
+                wal = self._wal
+                if self._depth or wal is None or wal.map[:_SHM_HEADER] != self._shm_seen:  # _check_others' test
+                    self._sync()
             key = (dir_ino, name)
             try:
                 return self._dentries[key]
@@ -603,7 +640,8 @@ class VolFs:
         """The Filesystem protocol's ``create`` (``fs.create(...)`` on an instance lands here)."""
         self._writable()
         with self._txn:
-            self._sync()
+            if not self._begun:
+                self._sync()
             ino = self._new_inode(mode, 1, uid, gid, rdev, 0, now_ns, None, None)
             self._add_dentry(dir_ino, name, ino, mode)
         return ino
@@ -646,7 +684,8 @@ class VolFs:
     def unlink(self, dir_ino: int, name: bytes) -> None:
         self._writable()
         with self._txn:
-            self._sync()
+            if not self._begun:
+                self._sync()
             ino = self._lookup_existing(dir_ino, name)
             self._remove_dentry(dir_ino, name)
             if self._attr_row(ino)[1] <= 1 and not self.held(ino):
