@@ -34,30 +34,15 @@ def _s64(x: int) -> int:
     return x - (1 << 64) if x & (1 << 63) else x
 
 
+_C_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
+# Each byte's spelling in strace's output: C escapes, printable ASCII as is, the rest in octal.
+_QUOTED = [_C_ESCAPES.get(chr(b), chr(b) if 32 <= b < 127 else f"\\{b:o}") for b in range(256)]
+
+
 def quote(data: bytes, limit: int = STRING_LIMIT) -> str:
     """strace's string quoting: C escapes, ``...`` after the limit."""
-    out = []
-    for b in data[:limit]:
-        c = chr(b)
-        if c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\f":
-            out.append("\\f")
-        elif c == "\v":
-            out.append("\\v")
-        elif 32 <= b < 127:
-            out.append(c)
-        else:
-            out.append(f"\\{b:o}")
-    return '"' + "".join(out) + '"' + ("..." if len(data) > limit else "")
+    body = "".join([_QUOTED[b] for b in data[:limit]])
+    return '"' + body + '"' + ("..." if len(data) > limit else "")
 
 
 def _flags(value: int, names: list[tuple[int, str]], zero: str = "0") -> str:
