@@ -8,6 +8,7 @@ flush) cost. Programs are static glibc builds run by a kernel without a VFS (``p
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import shutil
@@ -17,6 +18,8 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from emulator.cpu import PRECISE_STOP
 
 PROGRAMS = {
     "getpid": r"""
@@ -89,11 +92,11 @@ def build(tmp: Path) -> dict[str, Path]:
     return out
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     """CPU seconds (user + system) of the child: on a shared machine wall clock mostly measures the
     neighbours."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -128,9 +131,15 @@ def main() -> None:
         s_qemu = median(lambda: timed([qemu, str(exe["sieve"]), *sieve_args]), runs) if qemu else float("nan")
         startup = base
         s_emu -= startup  # the compute alone, as for qemu-user (whose start-up is ~ms)
-        rows.append(("sieve 2M x20, CPU s: emulator (less start-up) / qemu-user / native",
+        mode = "patched Unicorn, timer stops" if PRECISE_STOP else "wheel's Unicorn, block hook"
+        rows.append((f"sieve 2M x20, CPU s: emulator ({mode}; less start-up) / qemu-user / native",
                      f"{s_emu:.2f} / {s_qemu:.2f} / {s_nat:.2f}"))  # fmt: skip
         rows.append(("sieve, emulator vs qemu-user", f"{s_emu / s_qemu:.1f}x"))
+        if PRECISE_STOP:  # the same with the wheel's library and the block hook, for comparison
+            stock = {**os.environ, "LXFS_STOCK_UNICORN": "1"}
+            s_stock = median(lambda: timed(emu(exe["sieve"], *sieve_args), stock), runs) - startup
+            rows.append(("sieve with the wheel's Unicorn + block hook, CPU s; vs qemu-user",
+                         f"{s_stock:.2f}; {s_stock / s_qemu:.1f}x"))  # fmt: skip
         rows.append(("emulator start-up + exit of a static binary, s", f"{startup:.2f}"))
         f_emu = median(lambda: timed(emu(exe["forkexec"], "parent", "500")), runs)
         f_nat = median(lambda: timed([str(exe["forkexec"]), "parent", "500"]), runs)
@@ -146,12 +155,14 @@ def main() -> None:
         f"Static glibc programs under `python -m emulator` (no VFS); median of {runs} runs of CPU time\n"
         "(user + system) on the shared 2-core machine.\n\n| what | result |\n|---|---|\n"
         + table
-        + "\n\nPreemption costs most of the gap to qemu-user: Unicorn 2.1.4 does not resynchronise RIP when an\n"
-        "asynchronous `uc_emu_stop` ends a chain of translation blocks, so a stop from the timer thread re-runs\n"
-        "instructions (a 4-thread atomic counter over-counts). The timer therefore only raises a flag that a\n"
-        "C block hook turns into a precise stop; that hook costs ~1.5x on this loop (1.23 vs 0.81 CPU s for\n"
-        "sieve 2M x10 measured with and without it). A fork+exec is dominated by translating the new\n"
-        "process's code afresh in its new Unicorn instance.\n<!-- emulator:end -->"
+        + "\n\nPreemption: Unicorn 2.1.2-2.1.4 check for an exit request after every guest load and store, and one\n"
+        "taken after a store restores RIP to the start of that instruction, which then runs twice (a 4-thread\n"
+        "`lock xadd` counter over-counts). With the wheel's library the timer therefore only raises a flag that\n"
+        "a C block hook on every translation block turns into a precise stop. setup.py builds the same Unicorn\n"
+        "release from its sdist without the per-access checks (requests are taken at block starts, RIP exact;\n"
+        "the counter is exact, tests/emulator/c/atomics.c), so the timer stops the CPU itself and no hook runs:\n"
+        "the two sieve rows above. A fork+exec is dominated by translating the new process's code afresh in\n"
+        "its new Unicorn instance.\n<!-- emulator:end -->"
     )
     print(section)
     if opts.write:

@@ -225,6 +225,11 @@ def _tick() -> None:
             eng.preempt = True
 
 
+def set_precise_stop(flag: bool) -> bool:
+    """The ctypes engine always preempts through its block hook."""
+    return False
+
+
 def start_timer(interval_us: int) -> None:
     global _timer, _interval
     _interval = max(interval_us, 100) / 1e6

@@ -7,8 +7,9 @@
  *  - the UC_TLB_VIRTUAL fill hook: a sorted table of (start, end, prot, physical base) that Python
  *    keeps in step with the VMA list; data accesses get read/write pages, fetches read/exec pages;
  *  - emu_start without the GIL (re-taken only around the dispatcher call), and a host timer thread
- *    that preempts the running engine every few milliseconds: it raises a flag that a block hook turns
- *    into uc_emu_stop at the next TB start (see hook_block for why not uc_emu_stop directly);
+ *    that preempts the running engine every few milliseconds: with the patched Unicorn that setup.py
+ *    builds it calls uc_emu_stop itself (precise there); with the wheel's it raises a flag that a block
+ *    hook turns into uc_emu_stop at the next TB start (see hook_block for why);
  *  - precise fault reporting helpers: the last failed fill, the last exception vector, and a probe page.
  */
 #define PY_SSIZE_T_CLEAN
@@ -52,6 +53,9 @@ static Engine *running = NULL;
 static pthread_t timer_thread;
 static volatile int timer_on = 0;
 static volatile long timer_interval_us = 4000;
+/* The loaded libunicorn takes exit requests only at block starts (setup.py's patch): the timer may call
+ * uc_emu_stop directly and no engine needs the block hook. Set before the first Engine is made. */
+static int precise_stop = 0;
 
 static const int syscall_regs[9] = {
     UC_X86_REG_RAX, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_R10,
@@ -157,10 +161,11 @@ static bool hook_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tl
     return false;
 }
 
-/* Preemption point. Unicorn 2.1.4 does not resynchronise RIP when an asynchronous uc_emu_stop ends a
- * chain of TBs (cpu_tb_exec skips synchronize_from_tb while stop_request is set), so a stop from the
- * timer thread can leave RIP on an instruction that already ran, and it runs twice. The timer only
- * raises a flag; this hook, called at the start of every TB with RIP in sync, performs the stop. */
+/* Preemption point with the wheel's Unicorn. 2.1.2-2.1.4 also check for an exit request after every guest
+ * load and store, and one taken after a store restores RIP to the start of that instruction, which has
+ * already written memory: it runs twice (setup.py patches those checks out). So with the wheel's library
+ * the timer only raises a flag; this hook, called at the start of every TB with RIP in sync, performs the
+ * stop. It costs ~1.5x on tight loops, hence the patched build. */
 static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
 {
     Engine *self = (Engine *)user_data;
@@ -214,7 +219,8 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_RuntimeError, "uc_hook_add(intr): %s", uc_strerror(err));
         return -1;
     }
-    err = uc_hook_add(self->uc, &self->h_block, UC_HOOK_BLOCK, (void *)hook_block, self, 1, 0);
+    if (!precise_stop)
+        err = uc_hook_add(self->uc, &self->h_block, UC_HOOK_BLOCK, (void *)hook_block, self, 1, 0);
     if (err != UC_ERR_OK) {
         PyErr_Format(PyExc_RuntimeError, "uc_hook_add(block): %s", uc_strerror(err));
         return -1;
@@ -479,8 +485,12 @@ static void *timer_main(void *unused)
         struct timespec ts = {timer_interval_us / 1000000, (timer_interval_us % 1000000) * 1000};
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&running_lock);
-        if (running)
-            running->preempt = 1;
+        if (running) {
+            if (precise_stop)
+                uc_emu_stop(running->uc); /* taken at the next block start, RIP exact */
+            else
+                running->preempt = 1;
+        }
         pthread_mutex_unlock(&running_lock);
     }
     return NULL;
@@ -514,7 +524,19 @@ static PyObject *fp_stop_timer(PyObject *mod, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* set_precise_stop(flag) -> bool: the loaded libunicorn is the patched build (see precise_stop). */
+static PyObject *fp_set_precise_stop(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    int flag = PyObject_IsTrue(arg);
+    if (flag < 0)
+        return NULL;
+    precise_stop = flag;
+    return PyBool_FromLong(flag);
+}
+
 static PyMethodDef module_methods[] = {
+    {"set_precise_stop", fp_set_precise_stop, METH_O, "Preempt with uc_emu_stop (patched Unicorn only)."},
     {"start_timer", fp_start_timer, METH_O, "Start the preemption timer."},
     {"stop_timer", fp_stop_timer, METH_NOARGS, "Stop the preemption timer."},
     {NULL, NULL, 0, NULL},

@@ -17,7 +17,7 @@ from typing import Any
 
 from unicorn import UC_ARCH_X86, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_64, UC_PROT_ALL, Uc, UcError
 from unicorn import x86_const as X
-from unicorn.unicorn_py3.unicorn import UcContext
+from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 _engine: Any
 if os.environ.get("LXFS_CTYPES_ENGINE"):  # force the fallback (tests of the fallback itself)
@@ -32,8 +32,11 @@ else:
 Engine = _engine.Engine
 start_timer = _engine.start_timer
 stop_timer = _engine.stop_timer
+# The patched libunicorn that setup.py builds (loaded through emulator/__init__.py) stops precisely when the
+# timer thread asks: no block hook on every translated block then.
+PRECISE_STOP: bool = _engine.set_precise_stop(hasattr(uclib, "lxfs_precise_stop"))
 
-__all__ = ["GPRS", "Cpu", "Dispatcher", "start_timer", "stop_timer"]
+__all__ = ["GPRS", "PRECISE_STOP", "Cpu", "Dispatcher", "start_timer", "stop_timer"]
 
 # Syscall dispatcher: (nr, a0..a5) -> value for rax, or None to leave rax alone.
 Dispatcher = Callable[[int, int, int, int, int, int, int], int | None]
