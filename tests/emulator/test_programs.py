@@ -119,3 +119,13 @@ def test_shared_file_mappings_are_coherent_across_mmaps_and_processes(tmp_path: 
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_signal_handler_gets_initial_fpu_state_and_sigreturn_restores_it(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "fpsig", flavour)
+
+
+@pytest.mark.parametrize("name", ["atomics", "threads", "signals"])
+def test_wheel_unicorn_with_block_hook_preemption_runs_programs_like_native(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback when the install could not build the patched Unicorn (setup.py): preemption through the
+    per-block hook must be as exact as the timer's direct stops."""
+    monkeypatch.setenv("LXFS_STOCK_UNICORN", "1")
+    check(tmp_path, name, "glibc")
