@@ -75,7 +75,14 @@ def build_precise_unicorn(work: str) -> str:
     )  # fmt: skip
     (sdist,) = glob.glob(os.path.join(tmp, f"unicorn-{version}.tar.gz"))
     with tarfile.open(sdist) as tar:
-        tar.extractall(tmp, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(tmp, filter="data")
+        else:  # Python < 3.11.4 (Debian 12's 3.11.2): plain files and directories inside tmp only
+            members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+            for m in members:
+                if m.name.startswith("/") or ".." in m.name.split("/"):
+                    raise RuntimeError(f"unsafe path in {sdist}: {m.name}")
+            tar.extractall(tmp, members=members)
     src = os.path.join(tmp, f"unicorn-{version}", "src")
     _patch_unicorn(src)
     build = os.path.join(src, "build")
