@@ -55,6 +55,8 @@ from lxfs.vfs.errors import FsError
 from lxfs.vfs.waitq import WaitQueue
 from procfs.source import default_limits
 
+ITIMER_VIRTUAL = 1  # (ITIMER_PROF = 2: the other key of Process.itimer_cpu)
+
 # include/uapi/linux/futex.h
 FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x8000_0000, 0x4000_0000, 0x3FFF_FFFF
 ROBUST_LIST_LIMIT = 2048
@@ -240,6 +242,9 @@ class Process:
         self.itimer_real: Timer | None = None
         self.itimer_interval_ns = 0
         self.itimer_value_ns = 0  # absolute expiry of ITIMER_REAL (0: disarmed)
+        # ITIMER_VIRTUAL and ITIMER_PROF: which -> [CPU ns left, interval ns], charged at the end of each slice
+        # (a task's slice is its user and system time alike: both timers count it)
+        self.itimer_cpu: dict[int, list[int]] = {}
         self.utime_ns = 0  # threads execve dropped from ``threads`` (group totals keep them: signal->utime)
         self.cutime_ns = 0
         self.child_rusage_ns = 0
@@ -681,10 +686,27 @@ class Kernel:
         cpu = self.running_cpu = task.process.mm.cpu
         t0 = time.perf_counter_ns()
         err = cpu.run(cpu.reg(RIP))
-        task.utime_ns += time.perf_counter_ns() - t0
+        spent = time.perf_counter_ns() - t0
+        task.utime_ns += spent
+        if task.process.itimer_cpu:
+            self._charge_cpu_timers(task.process, spent)
         if err:
             self._fault(task, err)
         self._after_stop(task)
+
+    def _charge_cpu_timers(self, proc: Process, spent: int) -> None:
+        """ITIMER_VIRTUAL / ITIMER_PROF (check_cpu_itimer): count the slice down; on expiry signal the
+        process and reload from the interval (or disarm)."""
+        for which, timer in list(proc.itimer_cpu.items()):
+            timer[0] -= spent
+            if timer[0] > 0:
+                continue
+            if timer[1]:
+                timer[0] = max(timer[0] + timer[1], 1)
+            else:
+                del proc.itimer_cpu[which]
+            signo = hostsignal.SIGVTALRM if which == ITIMER_VIRTUAL else hostsignal.SIGPROF
+            self.send_signal(proc, signo, sig.SigInfo(signo, sig.SI_KERNEL))
 
     def _after_stop(self, task: Task) -> None:
         if task.rewind:

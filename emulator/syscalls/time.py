@@ -23,6 +23,7 @@ CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTI
 CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM, CLOCK_TAI = 8, 9, 11
 TIMER_ABSTIME = 1
 ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
+TICK_NSEC = 4_000_000  # the kernel's tick at CONFIG_HZ=250 (Debian's), as CPU-time itimers round by it
 NSEC = 1_000_000_000
 TIMESPEC = struct.Struct("<qq")
 
@@ -131,7 +132,7 @@ def sys_clock_nanosleep(task: Task, clock: int, flags: int, req: int, rem: int) 
     return _sleep(task, task.deadline(ns), rem)
 
 
-# -- interval timers (ITIMER_REAL / alarm) -------------------------------------------------------------------
+# -- interval timers (ITIMER_REAL / alarm; ITIMER_VIRTUAL / ITIMER_PROF) ------------------------------------------
 
 
 def _arm_real(task: Task, proc: Process, value_ns: int, interval_ns: int) -> tuple[int, int]:
@@ -177,17 +178,27 @@ def sys_setitimer(task: Task, which: int, new: int, old: int) -> int:
     w = s32(which)
     if w not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
         raise FsError(errno.EINVAL)
-    if w != ITIMER_REAL:
-        if old:
-            task.write(old, b"\0" * 32)
-        return 0  # CPU-time timers: accepted, never fire (not tracked)
     isec, iusec, vsec, vusec = struct.unpack("<qqqq", task.read(new, 32)) if new else (0, 0, 0, 0)
     if not (0 <= iusec < 1_000_000 and 0 <= vusec < 1_000_000) or isec < 0 or vsec < 0:
         raise FsError(errno.EINVAL)
-    left, interval = _arm_real(task, task.process, vsec * NSEC + vusec * 1000, isec * NSEC + iusec * 1000)
+    value, interval = vsec * NSEC + vusec * 1000, isec * NSEC + iusec * 1000
+    if w == ITIMER_REAL:
+        left, interval = _arm_real(task, task.process, value, interval)
+    else:
+        left, interval = _arm_cpu(task.process, w, value, interval)
     if old:
         task.write(old, _pack_itimerval(interval, left))
     return 0
+
+
+def _arm_cpu(proc: Process, which: int, value_ns: int, interval_ns: int) -> tuple[int, int]:
+    """Set ITIMER_VIRTUAL or ITIMER_PROF (CPU time, charged by the scheduler); returns the old
+    (remaining, interval)."""
+    old = proc.itimer_cpu.pop(which, None)
+    if value_ns:
+        # set_cpu_itimer: the first expiry is a tick later than asked, so a full period always passes
+        proc.itimer_cpu[which] = [value_ns + TICK_NSEC, interval_ns]
+    return (max(old[0], TICK_NSEC), old[1]) if old else (0, 0)
 
 
 @syscall("getitimer", "int", "ptr")
@@ -199,6 +210,9 @@ def sys_getitimer(task: Task, which: int, cur: int) -> int:
     if w == ITIMER_REAL and proc.itimer_value_ns:
         left = max(1000, proc.itimer_value_ns - time.monotonic_ns())
         task.write(cur, _pack_itimerval(proc.itimer_interval_ns, left))
+    elif w in proc.itimer_cpu:
+        left, interval = proc.itimer_cpu[w]
+        task.write(cur, _pack_itimerval(interval, max(TICK_NSEC, left)))  # get_cpu_itimer: "about to fire"
     else:
         task.write(cur, b"\0" * 32)
     return 0

@@ -129,3 +129,8 @@ def test_wheel_unicorn_with_block_hook_preemption_runs_programs_like_native(
     per-block hook must be as exact as the timer's direct stops."""
     monkeypatch.setenv("LXFS_STOCK_UNICORN", "1")
     check(tmp_path, name, "glibc")
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_itimer_virtual_and_prof_count_cpu_time_not_sleep(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "cputimers", flavour)
