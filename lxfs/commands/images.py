@@ -59,7 +59,10 @@ def register(app: typer.Typer) -> None:
         image: Annotated[Path, typer.Argument(help="The image file to create (never overwritten).")],
         names: Annotated[
             list[str] | None,
-            typer.Argument(help="With --from-host: programs (on PATH), host paths or Debian packages."),
+            typer.Argument(
+                help="With --from-host: programs (on PATH; with their Debian package's files), host paths "
+                "(just that file) or Debian packages."
+            ),
         ] = None,
         from_host: Annotated[
             bool,

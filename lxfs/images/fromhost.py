@@ -1,6 +1,6 @@
-"""Seeding an image from the host (``lxfs init --from-host``): named programs (found on PATH) or
-installed Debian packages (``dpkg -L``), the shared libraries and interpreter their ELF files need,
-symlink chains kept as symlinks, and a minimal /etc."""
+"""Seeding an image from the host (``lxfs init --from-host``): named programs (found on PATH, with the
+files of the Debian package that owns them) or installed Debian packages (``dpkg -L``), the shared
+libraries and interpreter their ELF files need, symlink chains kept as symlinks, and a minimal /etc."""
 
 from __future__ import annotations
 
@@ -125,12 +125,19 @@ class Seeder:
                 self.copy(os.fsencode(found))
 
     def add_program(self, name: str) -> None:
+        """A host path: that file (and what it needs). A program name: also the Debian package that owns
+        it, as ``apt install`` would give it (git's helpers in /usr/lib/git-core and its templates, bash's
+        /etc/bash.bashrc...)."""
         found = name if "/" in name else find_program(name)
         if found is None:
             raise NotFound(name)
         path = os.path.abspath(found)
         self.copy(os.fsencode(path))
         self.copy_interpreter(os.fsencode(os.path.realpath(path)))
+        if "/" not in name:
+            owner = package_of(path)
+            if owner is not None:
+                self.add_package(owner)
         real = os.path.basename(os.path.realpath(path))
         for pattern, packages in COMPANIONS:
             match = pattern.fullmatch(real)
@@ -208,6 +215,29 @@ def package_installed(name: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0 and out.stdout.strip() == b"installed"
+
+
+def package_of(path: str) -> str | None:
+    """The installed Debian package that ships ``path`` (``dpkg -S``), trying the names dpkg may know it by
+    on a merged-/usr system (/usr/bin/bash is /bin/bash to dpkg), or None."""
+    candidates = {path, os.path.realpath(path)}
+    for p in list(candidates):
+        for merged, legacy in (("/usr/bin/", "/bin/"), ("/usr/sbin/", "/sbin/"), ("/usr/lib/", "/lib/")):
+            if p.startswith(merged):
+                candidates.add(legacy + p[len(merged) :])
+            elif p.startswith(legacy):
+                candidates.add(merged + p[len(legacy) :])
+    try:
+        out = subprocess.run(["dpkg", "-S", *sorted(candidates)], capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in out.stdout.decode(errors="replace").splitlines():
+        owners, sep, _ = line.partition(": /")
+        if sep and not owners.startswith("diversion by"):
+            package = owners.split(",")[0].strip().split(":")[0]  # "pkg:arch" -> "pkg"
+            if package and package_installed(package):
+                return package
+    return None
 
 
 def package_files(name: str) -> list[bytes]:

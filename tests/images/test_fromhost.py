@@ -18,6 +18,7 @@ from lxfs.images.imagefs import ImageFs
 from lxfs.images.layout import BUSYBOX
 from lxfs.images.ops import default_image_path, ensure_default_image
 from lxfs.volfs import fsck
+from tests.emulator.fs_harness import lxfs
 
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
@@ -82,7 +83,11 @@ def test_from_host_programs_behave_as_on_the_host(bash_coreutils: tuple[Path, Pa
     host = subprocess.run(["/bin/bash", "-c", script], capture_output=True, timeout=60)
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout == host.stdout
-    assert chroot(root, "/bin/ls", "/etc").stdout.split() == [b"group", b"hosts", b"nsswitch.conf", b"passwd"]
+    # the minimal /etc, and what the bash and coreutils packages put there (bash.bashrc, skel/)
+    packaged = subprocess.run(["dpkg", "-L", "bash", "coreutils"], capture_output=True, check=True).stdout.split()
+    from_packages = {p.split(b"/")[2] for p in packaged if p.startswith(b"/etc/") and p.count(b"/") >= 2}
+    minimal = {b"group", b"hosts", b"nsswitch.conf", b"passwd"}
+    assert chroot(root, "/bin/ls", "/etc").stdout.split() == sorted(minimal | from_packages)
     # No dash was asked for: /bin/sh is bash, so system(3) works.
     assert chroot(root, "/bin/sh", "-c", "echo $BASH_VERSION").stdout.strip() != b""
 
@@ -116,6 +121,31 @@ def test_from_host_python3_runs_with_its_standard_library(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stderr
     assert run.stdout == b"/usr [1, 2]\n"
     assert_clean(image)
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("git") is None or shutil.which("dpkg") is None, reason="needs Debian's git")
+def test_program_name_brings_its_package_a_path_only_the_file(tmp_path: Path) -> None:
+    """`--from-host git` is git as `apt install git` gives it (helpers, templates): `git init` in the
+    image makes the same hooks as on the host; `--from-host /usr/bin/git` is just that program."""
+    image = tmp_path / "git.lxfs"
+    init_image(image, ["git"])
+    run = lxfs("run", str(image), "--", "/usr/bin/git", "init", "-q", "/tmp/r")  # in the emulator: it has /dev
+    assert run.returncode == 0, run.stderr
+    root = extract(image, tmp_path / "root")
+    packaged = subprocess.run(["dpkg", "-L", "git"], capture_output=True, check=True).stdout.decode().split()
+    helpers = [p for p in packaged if p.startswith("/usr/lib/git-core/git-") and os.path.isfile(p)]
+    assert helpers and all((root / p[1:]).exists() for p in helpers)
+    host = tmp_path / "host-r"
+    subprocess.run(["git", "init", "-q", str(host)], check=True)
+    assert sorted(os.listdir(root / "tmp/r/.git/hooks")) == sorted(os.listdir(host / ".git/hooks"))
+    assert_clean(image)
+
+    bare = tmp_path / "bare.lxfs"
+    init_image(bare, ["/usr/bin/git"])
+    root2 = extract(bare, tmp_path / "root2")
+    assert (root2 / "usr/bin/git").exists()
+    assert not (root2 / "usr/share/git-core").exists()
 
 
 def test_unknown_name_is_one_clear_error_and_leaves_no_image(tmp_path: Path) -> None:
