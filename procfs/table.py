@@ -414,8 +414,10 @@ class ProcFs(SyntheticFs):
         for child in entry.children:
             if child.name == name:
                 return self._intern(Node(child, node.pid, node.tid))
+        # No negative dentries in /proc (proc_lookup_de, proc_pident_lookup: -ENOENT): a name to be created
+        # here fails at its lookup, before link's EXDEV or rename's permission checks.
         if not entry.dynamic or not name.isdigit() or (len(name) > 1 and name.startswith(b"0")):
-            return None
+            raise FsError(errno.ENOENT)
         number = int(name)
         child_node: Node
         if entry.dynamic == PIDS:
@@ -425,7 +427,9 @@ class ProcFs(SyntheticFs):
         else:
             template = FD_LINK if entry.dynamic == FDS else FDINFO_FILE
             child_node = Node(template, node.pid, node.tid, number)
-        return self._intern(child_node) if self._alive(child_node) else None
+        if not self._alive(child_node):
+            raise FsError(errno.ENOENT)
+        return self._intern(child_node)
 
     def _parent(self, ino: int) -> int:
         node = self._nodes[ino]

@@ -111,7 +111,9 @@ class Filesystem(Protocol):
 
     def lookup(self, dir_ino: int, name: bytes) -> int | None:
         """The inode of ``name`` in directory ``dir_ino``, or None. ``..`` gives the parent (the root's
-        parent is the root); the VFS never asks for ``.``."""
+        parent is the root); the VFS never asks for ``.``. A filesystem without negative entries (procfs:
+        proc_lookup_de returns -ENOENT) raises FsError(ENOENT) instead, so link, rename, mkdir... naming
+        a new entry there fail with ENOENT before any other check, as in Linux."""
         ...
 
     def readdir(self, dir_ino: int, offset: int) -> Iterable[DirEntry]:

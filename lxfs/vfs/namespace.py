@@ -185,6 +185,16 @@ _MOUNT_OPTIONS = (
 )
 
 
+def _lookup_or_none(fs: Filesystem, dir_ino: int, name: bytes) -> int | None:
+    """fs.lookup, with a filesystem's ENOENT for a missing name (procfs keeps no negative entries) as None."""
+    try:
+        return fs.lookup(dir_ino, name)
+    except FsError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+
+
 class Namespace:
     """A mount namespace over ``root_fs``, and the path-based calls on it."""
 
@@ -531,7 +541,7 @@ class Namespace:
                 return self.d_path(parent, root).rstrip(b"/") + b"/" + name + b" (deleted)"
             except FsError:
                 return name + b" (deleted)"
-        if fs.lookup(parent.ino, name) != loc.ino:
+        if _lookup_or_none(fs, parent.ino, name) != loc.ino:
             found = fs.find_name(parent.ino, loc.ino)
             if found is None:
                 return b"/" + name  # renamed elsewhere; its directory is unknown without dentries
@@ -724,7 +734,7 @@ class Namespace:
         uid, gid, fmode = perm.new_inode_owner(pattr, ctx.creds, stat.S_IFREG | (mode & 0o7777 & ~ctx.umask))
         with fs.transaction():
             name = b".lxfs-tmpfile-%d" % next(self._tmp_names)
-            while fs.lookup(parent.ino, name) is not None:
+            while _lookup_or_none(fs, parent.ino, name) is not None:
                 name = b".lxfs-tmpfile-%d" % next(self._tmp_names)
             ino = fs.create(parent.ino, name, fmode, uid, gid, 0, _now())
             loc = Location(parent.mount, ino)

@@ -46,15 +46,11 @@ def system() -> Iterator[tuple[Namespace, FsContext]]:
     yield ns, ctx
 
 
-# A known difference, in the VFS rather than the filesystems: proc_lookup fails with ENOENT where the VFS
-# sees a negative dentry (so link and rename into /proc check EXDEV/permissions first).
-LOOKUP_ENOENT = pytest.mark.xfail(strict=True, reason="proc lookups give ENOENT, the VFS sees a negative dentry")
-
 CASES = [
     "mkdir /proc/newdir",
     "creat /proc/newf",
     "symlink /proc/newl",
-    pytest.param("link /etc/hostname /proc/newh", marks=LOOKUP_ENOENT),
+    "link /etc/hostname /proc/newh",  # proc's lookup fails (ENOENT) before link's EXDEV check
     "mknod /proc/newn",
     "mkdir /proc/self/newdir",
     "creat /proc/self/newf",
@@ -64,7 +60,7 @@ CASES = [
     "mknod /dev/pts/newn",
     "unlink /proc/version",
     "rmdir /proc/sys",
-    pytest.param("rename /proc/version /proc/v2", marks=LOOKUP_ENOENT),
+    "rename /proc/version /proc/v2",  # ... and before rename's EPERM
     "link /proc/version /proc/v3",
     "unlink /dev/pts/ptmx",
     "rename /dev/pts/ptmx /dev/pts/p2",

@@ -74,11 +74,18 @@ def test_inode_numbers_are_stable_per_pid_and_entry(source: StaticSource) -> Non
     assert fs.getattr(a).ino == a
 
 
+def missing(fs: ProcFs, dir_ino: int, name: bytes) -> bool:
+    """proc's lookup of a name that is not there fails with ENOENT (no negative dentries, as Linux)."""
+    with pytest.raises(FsError) as e:
+        fs.lookup(dir_ino, name)
+    return e.value.errno == errno.ENOENT
+
+
 def test_dead_process_is_ENOENT(source: StaticSource) -> None:
     fs = ProcFs(source)
     ino = fs.path_ino(b"1/status")
     del source.procs[1]
-    assert fs.lookup(PROC_ROOT_INO, b"1") is None
+    assert missing(fs, PROC_ROOT_INO, b"1")
     with pytest.raises(FsError) as e:
         fs.getattr(ino)
     assert e.value.errno == errno.ENOENT
@@ -86,10 +93,10 @@ def test_dead_process_is_ENOENT(source: StaticSource) -> None:
 
 def test_lookup_rejects_non_canonical_numbers(source: StaticSource) -> None:
     fs = ProcFs(source)
-    assert fs.lookup(PROC_ROOT_INO, b"010") is None
-    assert fs.lookup(PROC_ROOT_INO, b"99") is None
-    assert fs.lookup(fs.path_ino(b"10/fd"), b"1") is None
-    assert fs.lookup(fs.path_ino(b"10/task"), b"11") is None
+    assert missing(fs, PROC_ROOT_INO, b"010")
+    assert missing(fs, PROC_ROOT_INO, b"99")
+    assert missing(fs, fs.path_ino(b"10/fd"), b"1")
+    assert missing(fs, fs.path_ino(b"10/task"), b"11")
 
 
 def test_task_dir_lists_threads_with_their_own_comm(source: StaticSource) -> None:
