@@ -67,6 +67,7 @@ class Engine:
         self.uc = ctypes.c_void_p(handle)
         self.dispatcher = dispatcher
         self.syscalls = 0
+        self._sys_ns = 0
         self.preempt = False
         self.fault_addr = 0
         self.fault_type = 0
@@ -110,6 +111,7 @@ class Engine:
         self._u64.value = v[8]
         _py.uc_reg_write(self.uc, X.UC_X86_REG_R11, ctypes.byref(self._u64))
         self.syscalls += 1
+        t0 = time.perf_counter_ns()
         try:
             ret = self.dispatcher(v[0], v[1], v[2], v[3], v[4], v[5], v[6])
         except BaseException as exc:  # a kernel bug: re-raised by emu_start
@@ -117,6 +119,8 @@ class Engine:
                 self.exc = exc
             _py.uc_emu_stop(self.uc)
             return
+        finally:
+            self._sys_ns += time.perf_counter_ns() - t0
         if ret is not None:
             self._u64.value = ret & 0xFFFF_FFFF_FFFF_FFFF
             _py.uc_reg_write(self.uc, X.UC_X86_REG_RAX, ctypes.byref(self._u64))
@@ -179,6 +183,10 @@ class Engine:
             exc, self.exc = self.exc, None
             raise exc
         return int(err)
+
+    def sys_ns(self) -> int:
+        """Nanoseconds spent in the dispatcher so far (the guest's system time)."""
+        return self._sys_ns
 
     def stop(self) -> None:
         _py.uc_emu_stop(self.uc)

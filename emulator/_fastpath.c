@@ -45,6 +45,7 @@ typedef struct {
     int phys_window; /* answer fills of physical addresses (>= PHYS_WINDOW) with the identity map */
     int hooked;
     unsigned long long syscalls;
+    unsigned long long sys_ns; /* time inside the dispatcher: the guest's system time */
 } Engine;
 
 /* The engine the CPU is running now, for the preemption timer. */
@@ -76,6 +77,8 @@ static void hook_syscall(uc_engine *uc, void *user_data)
     uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
     uc_reg_write(uc, UC_X86_REG_R11, &r11);
     self->syscalls++;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     PyEval_RestoreThread(self->tstate);
     PyObject *args[7];
@@ -114,6 +117,8 @@ static void hook_syscall(uc_engine *uc, void *user_data)
         Py_DECREF(res);
     }
     self->tstate = PyEval_SaveThread();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    self->sys_ns += (unsigned long long)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
 }
 
 static bool hook_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry *result, void *user_data)
@@ -331,6 +336,12 @@ static PyObject *Engine_stop(Engine *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *Engine_sys_ns(Engine *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->sys_ns);
+}
+
 static PyObject *Engine_fault(Engine *self, PyObject *unused)
 {
     (void)unused;
@@ -453,6 +464,7 @@ static PyMethodDef Engine_methods[] = {
     {"flush_tlb", (PyCFunction)Engine_flush_tlb, METH_NOARGS, "Invalidate the guest TLB."},
     {"emu_start", (PyCFunction)Engine_emu_start, METH_O, "Run from pc until stopped; returns uc_err."},
     {"stop", (PyCFunction)Engine_stop, METH_NOARGS, "uc_emu_stop."},
+    {"sys_ns", (PyCFunction)Engine_sys_ns, METH_NOARGS, "Nanoseconds spent in the dispatcher so far."},
     {"fault", (PyCFunction)Engine_fault, METH_NOARGS, "(address, access type) of the last failed TLB fill."},
     {"unmap_phys", (PyCFunction)Engine_unmap_phys, METH_VARARGS, "uc_mem_unmap a physical region."},
     {"intno", (PyCFunction)Engine_intno, METH_NOARGS, "The CPU exception vector that stopped the last run, or -1."},

@@ -162,7 +162,8 @@ class Task:
         self.post_stop: list[Callable[[], None]] = []
         # accounting
         self.start_ns = time.monotonic_ns()
-        self.utime_ns = 0
+        self.utime_ns = 0  # guest code
+        self.stime_ns = 0  # inside syscalls
         self.nvcsw = 0
         self.nivcsw = 0
 
@@ -246,7 +247,9 @@ class Process:
         # (a task's slice is its user and system time alike: both timers count it)
         self.itimer_cpu: dict[int, list[int]] = {}
         self.utime_ns = 0  # threads execve dropped from ``threads`` (group totals keep them: signal->utime)
+        self.stime_ns = 0
         self.cutime_ns = 0
+        self.cstime_ns = 0
         self.child_rusage_ns = 0
 
     @property
@@ -257,8 +260,12 @@ class Process:
         return [t for t in self.threads if t.state != DEAD]
 
     def group_utime_ns(self) -> int:
-        """The thread group's CPU time: every thread's, the exited ones' included."""
+        """The thread group's user time: every thread's, the exited ones' included."""
         return self.utime_ns + sum(t.utime_ns for t in self.threads)
+
+    def group_stime_ns(self) -> int:
+        """The thread group's system time (time inside syscalls), as group_utime_ns."""
+        return self.stime_ns + sum(t.stime_ns for t in self.threads)
 
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.comm!r}>"
@@ -685,20 +692,24 @@ class Kernel:
             return
         cpu = self.running_cpu = task.process.mm.cpu
         t0 = time.perf_counter_ns()
+        s0 = cpu.engine.sys_ns()
         err = cpu.run(cpu.reg(RIP))
         spent = time.perf_counter_ns() - t0
-        task.utime_ns += spent
+        system = cpu.engine.sys_ns() - s0  # the slice's time inside syscalls (timed by the C trampoline)
+        user = max(0, spent - system)
+        task.utime_ns += user
+        task.stime_ns += system
         if task.process.itimer_cpu:
-            self._charge_cpu_timers(task.process, spent)
+            self._charge_cpu_timers(task.process, user, spent)
         if err:
             self._fault(task, err)
         self._after_stop(task)
 
-    def _charge_cpu_timers(self, proc: Process, spent: int) -> None:
-        """ITIMER_VIRTUAL / ITIMER_PROF (check_cpu_itimer): count the slice down; on expiry signal the
-        process and reload from the interval (or disarm)."""
+    def _charge_cpu_timers(self, proc: Process, user: int, spent: int) -> None:
+        """ITIMER_VIRTUAL (user time) / ITIMER_PROF (user + system; check_cpu_itimer): count the slice down;
+        on expiry signal the process and reload from the interval (or disarm)."""
         for which, timer in list(proc.itimer_cpu.items()):
-            timer[0] -= spent
+            timer[0] -= user if which == ITIMER_VIRTUAL else spent
             if timer[0] > 0:
                 continue
             if timer[1]:
@@ -885,6 +896,7 @@ class Kernel:
         if proc.parent is not None and proc in proc.parent.children:
             proc.parent.children.remove(proc)
             proc.parent.cutime_ns += proc.group_utime_ns() + proc.cutime_ns
+            proc.parent.cstime_ns += proc.group_stime_ns() + proc.cstime_ns
 
     def shutdown(self) -> None:
         """Kill whatever is left (init is gone) and free the address spaces."""

@@ -263,6 +263,7 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
         if t is not task:
             k._reap_thread(t)
             proc.utime_ns += t.utime_ns
+            proc.stime_ns += t.stime_ns
     proc.threads = [task]
     if task.tid != proc.pid:
         k.tasks.pop(task.tid, None)
@@ -348,8 +349,10 @@ def _find_waitable(task: Task, idtype: int, ident: int, options: int) -> tuple[P
 
 def _write_rusage(task: Task, addr: int, child: Process | None) -> None:
     if addr:
-        ns = (child.group_utime_ns() + child.cutime_ns) if child is not None else 0
-        task.write(addr, struct.pack("<qq", ns // 10**9, ns % 10**9 // 1000) + b"\0" * (144 - 16))
+        ut = (child.group_utime_ns() + child.cutime_ns) if child is not None else 0
+        st = (child.group_stime_ns() + child.cstime_ns) if child is not None else 0
+        times = struct.pack("<qqqq", ut // 10**9, ut % 10**9 // 1000, st // 10**9, st % 10**9 // 1000)
+        task.write(addr, times + b"\0" * (144 - 32))
 
 
 @syscall("wait4", "int", "ptr", "wait_options", "ptr")

@@ -34,9 +34,9 @@ def clock_ns(task: Task, clock: int) -> int:
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM):
         return time.monotonic_ns()  # the host's, as a container sees it
     if clock == CLOCK_PROCESS_CPUTIME_ID:
-        return task.process.group_utime_ns()
+        return task.process.group_utime_ns() + task.process.group_stime_ns()
     if clock == CLOCK_THREAD_CPUTIME_ID:
-        return task.utime_ns
+        return task.utime_ns + task.stime_ns
     raise FsError(errno.EINVAL)
 
 
@@ -235,9 +235,9 @@ def _ticks(ns: int) -> int:
 @syscall("times", "ptr")
 def sys_times(task: Task, buf: int) -> int:
     proc = task.process
-    ut = proc.group_utime_ns()
     if buf:
-        task.write(buf, struct.pack("<qqqq", _ticks(ut), 0, _ticks(proc.cutime_ns), 0))
+        ticks = (proc.group_utime_ns(), proc.group_stime_ns(), proc.cutime_ns, proc.cstime_ns)
+        task.write(buf, struct.pack("<qqqq", *map(_ticks, ticks)))
     return _ticks(time.monotonic_ns() - task.kernel.boot_ns) + 100_000
 
 
@@ -247,15 +247,16 @@ RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD = 0, -1, 1
 @syscall("getrusage", "int", "ptr")
 def sys_getrusage(task: Task, who: int, usage: int) -> int:
     w = s32(who)
+    proc = task.process
     if w == RUSAGE_SELF:
-        ns = task.process.group_utime_ns()
+        ut, st = proc.group_utime_ns(), proc.group_stime_ns()
     elif w == RUSAGE_CHILDREN:
-        ns = task.process.cutime_ns
+        ut, st = proc.cutime_ns, proc.cstime_ns
     elif w == RUSAGE_THREAD:
-        ns = task.utime_ns
+        ut, st = task.utime_ns, task.stime_ns
     else:
         raise FsError(errno.EINVAL)
-    maxrss = task.process.mm.total() // 1024 if w != RUSAGE_CHILDREN else 0
-    task.write(usage, struct.pack("<qqqq", ns // NSEC, ns % NSEC // 1000, 0, 0) + struct.pack("<q", maxrss)
-               + b"\0" * (144 - 40))  # fmt: skip
+    maxrss = proc.mm.total() // 1024 if w != RUSAGE_CHILDREN else 0
+    times = struct.pack("<qqqq", ut // NSEC, ut % NSEC // 1000, st // NSEC, st % NSEC // 1000)
+    task.write(usage, times + struct.pack("<q", maxrss) + b"\0" * (144 - 40))
     return 0

@@ -134,3 +134,8 @@ def test_wheel_unicorn_with_block_hook_preemption_runs_programs_like_native(
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_itimer_virtual_and_prof_count_cpu_time_not_sleep(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "cputimers", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_user_and_system_time_are_told_apart(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "systime", flavour)
