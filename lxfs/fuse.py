@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import stat
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from ctypes import POINTER, c_char_p
@@ -66,10 +67,7 @@ from lxfs.fuse_lowlevel import (
     fuse_session_unmount,
     fuse_set_signal_handlers,
     libc,
-    reply_attr,
     reply_buf,
-    reply_create,
-    reply_entry,
     reply_err,
     reply_none,
     reply_open,
@@ -83,6 +81,7 @@ from lxfs.vfs import inode
 from lxfs.vfs.creds import Credentials
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.file import OpenFile
+from lxfs.vfs.interfaces import Attr
 from lxfs.vfs.stat import Stat
 
 if TYPE_CHECKING:
@@ -93,6 +92,21 @@ log = logging.getLogger(__name__)
 FMODE_EXEC = 0o40  # include/linux/fs.h __FMODE_EXEC: the open(2) execve makes
 RENAME_EXCHANGE = 2  # include/uapi/linux/fs.h
 _DIRENT_BATCH = 1 << 16  # bytes of linux_dirent64 records fetched from the VFS per readdir step
+# The hot replies (GETATTR, LOOKUP, CREATE) are packed here and sent with fuse_reply_buf: one struct.pack
+# instead of filling a struct stat field by field through ctypes for libfuse to convert (its convert_stat).
+# include/uapi/linux/fuse.h: fuse_attr_out = attr_valid, attr_valid_nsec, dummy, fuse_attr; fuse_entry_out =
+# nodeid, generation, entry_valid, attr_valid, entry_valid_nsec, attr_valid_nsec, fuse_attr; fuse_open_out =
+# fh, open_flags, padding. fuse_attr = ino, size, blocks, atime, mtime, ctime (s64 seconds), their nsecs,
+# mode, nlink, uid, gid, rdev, blksize, flags.
+_FUSE_ATTR = "QQQqqqIIIIIIIIII"
+_ATTR_OUT = struct.Struct("=QII" + _FUSE_ATTR)
+_ENTRY_OUT = struct.Struct("=QQQQII" + _FUSE_ATTR)
+_OPEN_OUT = struct.Struct("=QII")
+_COMPAT_ATTR_OUT_SIZE = 96  # protocol minor < 9: fuse_attr without blksize and padding
+_COMPAT_ENTRY_OUT_SIZE = 120
+FOPEN_NOFLUSH = 1 << 5
+# Requests that check no permission (the kernel did, or there is nothing to check): no credentials to set.
+_NO_CREDS = frozenset({"getattr", "flush", "release", "releasedir", "read", "readdir", "fsync", "fsyncdir", "statfs"})
 
 
 class MountError(Exception):
@@ -197,6 +211,10 @@ class FuseAdapter:
         self._keep: list[Any] = []  # the ctypes callbacks must outlive the session
         self._entry = EntryParam()
         self._stat = c_stat()
+        self._attr_size = _ATTR_OUT.size  # the kernel's, set at INIT
+        self._entry_size = _ENTRY_OUT.size
+        self._attr_valid = _timeout(self.options.attr_timeout)
+        self._entry_valid = _timeout(self.options.entry_timeout)
         self._dirbuf = ctypes.create_string_buffer(0)
 
     # -- the one boundary: lock, credentials, errors --------------------------------------------------
@@ -211,15 +229,22 @@ class FuseAdapter:
         self.ctx.creds = creds
 
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
-        lock = self.lock
-        enter = self._enter
+        """The C callback of one request type: credentials (for the requests that check any), the lock
+        (none for `lxfs mount`, which serialises nothing but itself), errors to -errno."""
+        enter = None if name in _NO_CREDS else self._enter
+        if not isinstance(self.lock, contextlib.nullcontext):
+            lock = self.lock
 
-        def callback(req: int, *args: Any) -> None:
-            try:
+            def locked(req: int, *args: Any) -> None:
                 with lock:
+                    return unlocked(req, *args)
+
+        def unlocked(req: int, *args: Any) -> None:
+            try:
+                if enter is not None:
                     enter(req)
-                    fn(req, *args)
-                    return
+                fn(req, *args)
+                return
             except FsError as exc:  # FsError -> -errno: the one conversion at the FUSE boundary
                 err = exc.errno or errno.EIO
             except Exception:
@@ -227,7 +252,7 @@ class FuseAdapter:
                 err = errno.EIO
             reply_err(req, err)
 
-        return callback
+        return unlocked if isinstance(self.lock, contextlib.nullcontext) else locked
 
     def callbacks(self) -> LowlevelOps:
         ops = LowlevelOps()
@@ -243,12 +268,15 @@ class FuseAdapter:
         return ops
 
     def _unguarded(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
-        lock = self.lock
+        lock = None if isinstance(self.lock, contextlib.nullcontext) else self.lock
 
         def callback(*args: Any) -> None:
             try:
-                with lock:
+                if lock is None:
                     fn(*args)
+                else:
+                    with lock:
+                        fn(*args)
             except Exception:
                 log.exception("FUSE %s failed", name)
                 if name.startswith("forget"):
@@ -275,8 +303,8 @@ class FuseAdapter:
         self._cd(node.loc)
         return node
 
-    def _entry_for(self, parent: _Node, name: bytes, loc: Location, s: Stat) -> EntryParam:
-        """Count one kernel reference to ``loc`` (found as ``name`` in ``parent``) and describe it."""
+    def _ref(self, parent: _Node, name: bytes, loc: Location) -> int:
+        """Count one kernel reference to ``loc`` (found as ``name`` in ``parent``); returns its node id."""
         nodeid = self.by_loc.get(loc)
         if nodeid is None:
             nodeid = self._next_id
@@ -287,17 +315,49 @@ class FuseAdapter:
             node = self.nodes[nodeid]
         self._add_name((parent.loc, name), nodeid)
         node.nlookup += 1
+        return nodeid
+
+    def _entry_for(self, parent: _Node, name: bytes, loc: Location, s: Stat) -> EntryParam:
+        """_ref, and the entry for libfuse (readdirplus)."""
         e = self._entry
-        e.ino = nodeid
+        e.ino = self._ref(parent, name, loc)
         e.generation = 0
         _fill_stat(e.attr, s)
         e.attr_timeout = self.options.attr_timeout
         e.entry_timeout = self.options.entry_timeout
         return e
 
-    def _lookup(self, parent: _Node, name: bytes) -> EntryParam:
+    def _attr_out(self, a: Attr) -> bytes:
+        """struct fuse_attr_out for ``a`` (what fuse_reply_attr sends)."""
+        asec, ansec = divmod(a.atime_ns, 1_000_000_000)
+        msec, mnsec = divmod(a.mtime_ns, 1_000_000_000)
+        csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
+        valid, valid_ns = self._attr_valid
+        out = _ATTR_OUT.pack(
+            valid, valid_ns, 0,
+            a.ino, a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
+            a.mode, a.nlink, a.uid, a.gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
+        )  # fmt: skip
+        return out if self._attr_size == len(out) else out[: self._attr_size]
+
+    def _entry_out(self, nodeid: int, a: Attr) -> bytes:
+        """struct fuse_entry_out for node ``nodeid`` with attributes ``a`` (what fuse_reply_entry sends)."""
+        asec, ansec = divmod(a.atime_ns, 1_000_000_000)
+        msec, mnsec = divmod(a.mtime_ns, 1_000_000_000)
+        csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
+        entry, entry_ns = self._entry_valid
+        valid, valid_ns = self._attr_valid
+        out = _ENTRY_OUT.pack(
+            nodeid, 0, entry, valid, entry_ns, valid_ns,
+            a.ino, a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
+            a.mode, a.nlink, a.uid, a.gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
+        )  # fmt: skip
+        return out if self._entry_size == len(out) else out[: self._entry_size]
+
+    def _lookup(self, parent: _Node, name: bytes) -> bytes:
+        """The fuse_entry_out of ``name`` in ``parent`` (the cwd), counting the kernel's reference."""
         loc, attr = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
-        return self._entry_for(parent, name, loc, Stat.from_attr(attr, loc.mount.dev))
+        return self._entry_out(self._ref(parent, name, loc), attr)
 
     def _forget(self, nodeid: int, n: int) -> None:
         node = self.nodes.get(nodeid)
@@ -374,6 +434,9 @@ class FuseAdapter:
 
     def op_init(self, _userdata: Any, conn: Any) -> None:
         c: fuse_conn_info = conn.contents
+        if c.proto_minor < 9:  # the replies packed here are the older, shorter structs
+            self._attr_size = _COMPAT_ATTR_OUT_SIZE
+            self._entry_size = _COMPAT_ENTRY_OUT_SIZE
         # The VFS clears suid/sgid on write/truncate/chown itself (as the emulator needs); without this
         # the kernel would send a chmod as the writer, which a non-owner may not do.
         if c.capable & FUSE_CAP_HANDLE_KILLPRIV:
@@ -399,14 +462,13 @@ class FuseAdapter:
     # -- lookup and attributes --------------------------------------------------------------------------
 
     def op_lookup(self, req: int, parent: int, name: bytes) -> None:
-        e = self._lookup(self._in(parent), name)
-        reply_entry(req, e)
+        out = self._lookup(self._in(parent), name)
+        reply_buf(req, out, len(out))
 
     def op_getattr(self, req: int, nodeid: int, fi: Any) -> None:
-        s = self._file(fi).stat() if fi else inode.do_stat(self._node(nodeid).loc)
-        st = self._stat
-        _fill_stat(st, s)
-        reply_attr(req, st, self.options.attr_timeout)
+        loc = self._file(fi).loc if fi else self._node(nodeid).loc
+        out = self._attr_out(loc.mount.fs.getattr(loc.ino))
+        reply_buf(req, out, len(out))
 
     def op_setattr(self, req: int, nodeid: int, attr: Any, to_set: int, fi: Any) -> None:
         """One setattr request is what chmod/chown/truncate/utimensat asked for (Linux's notify_change
@@ -445,10 +507,9 @@ class FuseAdapter:
                 file.futimens(ctx.creds, times)
             else:
                 ns.utimensat(ctx, None, b"", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
-        s = file.stat() if file is not None else inode.do_stat(node.loc)
-        st = self._stat
-        _fill_stat(st, s)
-        reply_attr(req, st, self.options.attr_timeout)
+        loc = file.loc if file is not None else node.loc
+        out = self._attr_out(loc.mount.fs.getattr(loc.ino))
+        reply_buf(req, out, len(out))
 
     def op_access(self, req: int, nodeid: int, mask: int) -> None:
         self._cd(self._node(nodeid).loc)
@@ -478,17 +539,20 @@ class FuseAdapter:
     def op_mknod(self, req: int, parent: int, name: bytes, mode: int, rdev: int) -> None:
         p = self._in(parent)
         self.ns.mknodat(self.ctx, None, name, mode, rdev)
-        reply_entry(req, self._lookup(p, name))
+        out = self._lookup(p, name)
+        reply_buf(req, out, len(out))
 
     def op_mkdir(self, req: int, parent: int, name: bytes, mode: int) -> None:
         p = self._in(parent)
         self.ns.mkdirat(self.ctx, None, name, mode)
-        reply_entry(req, self._lookup(p, name))
+        out = self._lookup(p, name)
+        reply_buf(req, out, len(out))
 
     def op_symlink(self, req: int, target: bytes, parent: int, name: bytes) -> None:
         p = self._in(parent)
         self.ns.symlinkat(self.ctx, target, None, name)
-        reply_entry(req, self._lookup(p, name))
+        out = self._lookup(p, name)
+        reply_buf(req, out, len(out))
 
     def op_link(self, req: int, nodeid: int, newparent: int, newname: bytes) -> None:
         node = self._node(nodeid)
@@ -500,7 +564,8 @@ class FuseAdapter:
         finally:
             target.close()
         self._cd(p.loc)
-        reply_entry(req, self._lookup(p, newname))
+        out = self._lookup(p, newname)
+        reply_buf(req, out, len(out))
 
     def op_unlink(self, req: int, parent: int, name: bytes) -> None:
         p = self._in(parent)
@@ -574,15 +639,17 @@ class FuseAdapter:
         p = self._in(parent)
         f = fi.contents
         file = self.ns.openat(self.ctx, None, name, f.flags | os.O_CREAT, mode & 0o7777)
+        loc = file.loc
         try:
-            e = self._entry_for(p, name, file.loc, file.stat())
+            nodeid = self._ref(p, name, loc)
+            entry = self._entry_out(nodeid, loc.mount.fs.getattr(loc.ino))
         except BaseException:
             file.close()
             raise
-        self.nodes[e.ino].cache_key = None
-        f.noflush = 1
-        f.fh = self._install(file)
-        reply_create(req, e, fi)
+        self.nodes[nodeid].cache_key = None
+        # fuse_reply_create's payload: the entry, then fuse_open_out (noflush, as op_open says why)
+        out = entry + _OPEN_OUT.pack(self._install(file), FOPEN_NOFLUSH, 0)
+        reply_buf(req, out, len(out))
 
     def op_read(self, req: int, nodeid: int, size: int, offset: int, fi: Any) -> None:
         data = self._file(fi).pread(size, offset)
@@ -714,6 +781,14 @@ class FuseAdapter:
     def op_removexattr(self, req: int, nodeid: int, name: bytes) -> None:
         inode.do_removexattr(self.ctx.creds, self._node(nodeid).loc, name)
         reply_err(req, 0)
+
+
+def _timeout(seconds: float) -> tuple[int, int]:
+    """A timeout as the kernel takes it: whole seconds and nanoseconds (libfuse's calc_timeout_*)."""
+    if seconds <= 0:
+        return 0, 0
+    whole = int(seconds)
+    return whole, min(int((seconds - whole) * 1e9), 999_999_999)
 
 
 def _time(to_set: int, bit: int, now_bit: int, ts: Any) -> tuple[int, int]:

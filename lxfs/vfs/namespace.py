@@ -282,7 +282,9 @@ class Namespace:
         dentry: tuple[Mount, int, bytes] | None = None
         if path[-1:] == b"/":
             must_dir = True
-        parts = [p for p in path.split(b"/") if p]
+        parts = path.strip(b"/").split(b"/")
+        if b"" in parts:  # '//', or the bare root
+            parts = [p for p in parts if p]
         parts.reverse()
         creds = ctx.creds
         check_perm = creds.fsuid != 0

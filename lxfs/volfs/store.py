@@ -13,7 +13,6 @@ import mmap
 import os
 import sqlite3
 import struct
-import sys
 import threading
 from typing import Any
 
@@ -115,6 +114,7 @@ def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> tuple[Engi
         cur.execute("PRAGMA wal_autocheckpoint = 0")
         cur.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         cur.execute("PRAGMA temp_store = MEMORY")
+        cur.execute("PRAGMA secure_delete = FAST")
         cur.close()
 
     raw = engine.raw_connection()
@@ -252,40 +252,28 @@ class Store:
         return int(blocks)
 
 
-def change_counter(header: bytes) -> int:
-    """iChange of a WAL-index header (WalIndex.header()); 0 for b""."""
-    return int.from_bytes(header[8:12], sys.byteorder) if len(header) >= 12 else 0
-
-
 class WalIndex:
     """A read-only view of the WAL-index (the -shm file; walformat.html section 2.2): the header that
     every commit rewrites and the count of frames already checkpointed. Native byte order."""
 
     HEADER = 48  # WalIndexHdr; a second copy follows, then WalCkptInfo at 96
+    BACKFILL = 96  # WalCkptInfo.nBackfill: frames already copied into the database file
     _FRAMES = struct.Struct("=I")
 
     def __init__(self, path: str) -> None:
         with open(path + "-shm", "rb") as f:
             self.map = mmap.mmap(f.fileno(), 136, prot=mmap.PROT_READ)
 
-    def header(self) -> bytes:
-        return self.map[: self.HEADER]
-
     def frames(self) -> tuple[int, int]:
         """(frames in the WAL, frames of those already copied into the database file)."""
         (max_frame,) = self._FRAMES.unpack_from(self.map, 16)
-        (backfilled,) = self._FRAMES.unpack_from(self.map, 96)
+        (backfilled,) = self._FRAMES.unpack_from(self.map, self.BACKFILL)
         return max_frame, min(backfilled, max_frame)
 
     def pending_frames(self) -> int:
         """Frames in the WAL not yet copied into the database file."""
         max_frame, backfilled = self.frames()
         return max_frame - backfilled
-
-    def change_counter(self) -> int:
-        """iChange of the header: every commit (and every WAL restart) by anyone adds one."""
-        (counter,) = self._FRAMES.unpack_from(self.map, 8)
-        return int(counter)
 
     def close(self) -> None:
         self.map.close()

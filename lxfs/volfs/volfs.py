@@ -17,6 +17,7 @@ import os
 import random
 import sqlite3
 import stat
+import struct
 import sys
 import time
 import uuid
@@ -54,6 +55,8 @@ from lxfs.volfs.schema import (
 CACHE_LIMIT = 65536  # entries per cache before it is dropped wholesale
 READDIR_BATCH = 256
 _SHM_HEADER = sql.WalIndex.HEADER  # bytes of the WAL-index header _check_others compares
+_HEAD_FIELDS = struct.Struct("=8xI4xI")  # iChange (offset 8) and mxFrame (offset 16) of that header
+_U32 = struct.Struct("=I")
 
 # readdir cookies: 1 and 2 are '.' and '..'; an entry's cookie is schema.name_hash(name).
 
@@ -96,12 +99,15 @@ class _Transaction:
             try:
                 if fs._times:
                     fs._flush_times()
-                before = wal.change_counter() if wal is not None else 0
+                if wal is None:
+                    fs._db.execute("COMMIT")
+                    return
+                before = wal.map[8:12]  # the WAL-index change counter, read under the write lock
                 fs._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 fs._rollback()
                 raise _db_error(exc) from exc
-            fs._after_commit(before)
+            fs._after_commit(wal, before)
             return
         fs._rollback()
         if isinstance(ev, sqlite3.Error):
@@ -382,7 +388,7 @@ class VolFs:
             # Hot path: the WAL-index header (walformat.html 2.2.1) changes with every commit by anyone;
             # unchanged means the caches are current without running PRAGMA data_version (~7 us).
             # Read it before the PRAGMA so a commit landing in between is seen next time.
-            head = wal.header()
+            head = wal.map[:_SHM_HEADER]
             if head == self._shm_seen:
                 return
             self._shm_seen = head
@@ -397,23 +403,21 @@ class VolFs:
             self._db.executemany(sql.SET_TIMES, [(*t, ino) for ino, t in times.items()])
         times.clear()
 
-    def _after_commit(self, before: int) -> None:
-        """``before``: the WAL-index change counter just before the COMMIT, read under the write lock."""
-        wal = self._wal
-        if wal is None:
-            return
-        if before:
-            # Exactly our commit since the caches were last revalidated (at BEGIN, under the same lock):
-            # they are current, no PRAGMA data_version at the next call. Any other commit (or a WAL
-            # restart) adds more, and the next call revalidates. One read of the header: its counter
-            # is the one it was read with.
-            head = wal.map[:_SHM_HEADER]
-            mine = ((before + 1) & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
-            if head[8:12] == mine and self._shm_seen[8:12] == before.to_bytes(4, sys.byteorder):
-                self._shm_seen = head  # (store.change_counter inlined)
+    def _after_commit(self, wal: sql.WalIndex, before: bytes) -> None:
+        """``before``: the WAL-index change counter (its 4 bytes) just before the COMMIT, read under the
+        write lock. Hot path: one copy of the header gives the counter and the frame count."""
+        head = wal.map[:_SHM_HEADER]
+        change, max_frame = _HEAD_FIELDS.unpack_from(head)
+        # Exactly our commit since the caches were last revalidated (at BEGIN, under the same lock): they
+        # are current, no PRAGMA data_version at the next call. Any other commit (or a WAL restart) adds
+        # more, and the next call revalidates.
+        if self._shm_seen[8:12] == before and change == (int.from_bytes(before, sys.byteorder) + 1) & 0xFFFFFFFF:
+            self._shm_seen = head
         if self._checkpointer is None:
             return
-        max_frame, backfilled = wal.frames()
+        (backfilled,) = _U32.unpack_from(wal.map, sql.WalIndex.BACKFILL)
+        if backfilled > max_frame:
+            backfilled = max_frame
         pending = (max_frame - backfilled) * self._frame_bytes
         if pending >= sql.CHECKPOINT_NOW:
             # The checkpointer cannot keep up: this writer pays (backpressure bounds the WAL).
@@ -532,11 +536,13 @@ class VolFs:
         written once before COMMIT (_flush_times), none for an inode the transaction frees."""
         if self.readonly:
             raise FsError(errno.EROFS)
-        if not self._begun:  # a block of its own (inside a begun one, an error rolls back the outer)
-            with self._txn:
-                self._sync()
-                self._set_times(ino, atime, mtime, ctime)
-            return
+        if not self._begun:
+            if not self._depth:  # outside any block: one of its own, committed here
+                with self._txn:
+                    self._sync()
+                    self._set_times(ino, atime, mtime, ctime)
+                return
+            self._sync()  # begins the caller's block (an error below rolls it back)
         old = self._attrs.get(ino) or self._attr_row(ino)  # mode nlink uid gid rdev size blocks atime mtime ctime
         times = (
             old[7] if atime is None else atime,
