@@ -14,7 +14,6 @@ import bisect
 import ctypes
 import errno
 import mmap
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -37,7 +36,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
 _libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 _MADV_DONTNEED = 4
-_RESIDENT_RUNS = re.compile(rb"[\x01-\xff]+")
+_RESIDENT_BIT = bytes(i & 1 for i in range(256))  # mincore(2): the other bits are reserved
 
 
 def page_up(n: int) -> int:
@@ -75,8 +74,15 @@ class Buffer:
         if _libc.mincore(self.addr, self.size, vec) != 0:
             new.view[:] = self.view
             return new
-        for m in _RESIDENT_RUNS.finditer(vec.raw):
-            a, b = m.start() * PAGE_SIZE, m.end() * PAGE_SIZE
+        # runs of resident pages (bit 0 of each byte), found with memchr-speed bytes.find: a regular
+        # expression took 1.2 ms over a 256 MiB heap reservation's 65,536 bytes
+        resident = vec.raw.translate(_RESIDENT_BIT)
+        end = 0
+        while (start := resident.find(1, end)) >= 0:
+            end = resident.find(0, start)
+            if end < 0:
+                end = len(resident)
+            a, b = start * PAGE_SIZE, end * PAGE_SIZE
             ctypes.memmove(new.addr + a, self.addr + a, b - a)
         return new
 
@@ -391,9 +397,24 @@ class AddressSpace:
         if pos < end:
             raise FsError(errno.ENOMEM)
         for v in self._split(addr, end):
+            if prot & PROT_WRITE:
+                self.unshare(v.buf)
             v.prot = prot & PROT_MASK
         # _sync flushes the TLB, and with it QEMU's jump cache: a page that lost PROT_EXEC faults on the next
         # fetch. (ctl_remove_cache would itself walk the TLB and fault on non-executable pages.)
+        self._sync()
+
+    def unshare(self, buf: Buffer) -> None:
+        """Before this address space may write a private buffer that fork left shared with another one
+        (read-only in both), give it its own copy."""
+        if buf.shared or buf.users < 2:
+            return
+        copy = buf.copy()
+        for v in self.vmas:
+            if v.buf is buf:
+                self._attach(copy)
+                v.buf = copy
+                self._detach(buf)
         self._sync()
 
     def writeback(self, v: Vma, start: int | None = None, end: int | None = None) -> None:
@@ -467,12 +488,16 @@ class AddressSpace:
     # -- fork and teardown -------------------------------------------------------------------------------
 
     def fork(self) -> AddressSpace:
-        """A copy for fork(2): private buffers copied, shared ones shared."""
+        """A copy for fork(2): private buffers copied, shared ones shared. A private buffer no VMA maps
+        writable (program text, read-only data) is shared too, until either side asks to write it
+        (unshare: Linux's copy-on-write, taken at mprotect/madvise time since nothing else can write a
+        page without PROT_WRITE). A busybox fork copied 1.5 MiB of text for nothing before."""
         child = AddressSpace(self.dispatcher)
+        writable = {id(v.buf) for v in self.vmas if v.prot & PROT_WRITE and not v.buf.shared}
         copies: dict[int, Buffer] = {}
         for v in self.vmas:
             buf = v.buf
-            if not buf.shared:
+            if not buf.shared and id(buf) in writable:
                 if id(buf) not in copies:
                     copies[id(buf)] = buf.copy()
                 buf = copies[id(buf)]

@@ -176,6 +176,7 @@ def sys_madvise(task: Task, addr: int, length: int, advice: int) -> int:
                 raise FsError(errno.ENOMEM)
             n = min(end, v.end) - pos
             if not v.shared:
+                mm.unshare(v.buf)  # a fork's read-only sharing ends here, as a write would end it
                 v.buf.zero(v.boff + pos - v.start, n)
             pos += n
     return 0

@@ -139,3 +139,8 @@ def test_itimer_virtual_and_prof_count_cpu_time_not_sleep(tmp_path: Path, flavou
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_user_and_system_time_are_told_apart(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "systime", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_fork_shares_read_only_memory_until_a_side_writes_it(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "cow", flavour)
