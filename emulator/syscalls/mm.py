@@ -126,7 +126,9 @@ def sys_mprotect(task: Task, addr: int, length: int, prot: int) -> int:
 
 @syscall("mremap", "ptr", "size", "size", "hex", "ptr", ret="ptr")
 def sys_mremap(task: Task, old: int, old_size: int, new_size: int, flags: int, new_addr: int) -> int:
-    """mremap(2) by copying into a new buffer when growing (private data is moved, not shared)."""
+    """mremap(2). A move keeps the mapping's buffer when the new size fits in it (a MAP_SHARED mapping
+    stays shared, as Linux moves page tables); only growth past the buffer copies into a new one (then a
+    shared mapping's new place is no longer shared with the other mappers)."""
     mm = task.process.mm
     if old & ~PAGE_MASK or flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP):
         raise FsError(errno.EINVAL)
@@ -153,12 +155,21 @@ def sys_mremap(task: Task, old: int, old_size: int, new_size: int, flags: int, n
     dest = new_addr if flags & MREMAP_FIXED else mm.find_free(new_size)
     if flags & MREMAP_FIXED and (dest & ~PAGE_MASK or (dest < old + old_size and old < dest + new_size)):
         raise FsError(errno.EINVAL)
-    data = mm.read(old, old_size) if v.prot & 1 else bytes(v.buf.view[v.boff + old - v.start :][:old_size])
-    buf = Buffer(max(new_size, old_size) * 2 if not v.shared else new_size, v.shared)
-    buf.view[: min(old_size, new_size)] = data[: min(old_size, new_size)]
     prot, name, file, shared, offset = v.prot, v.name, v.file, v.shared, v.offset + old - v.start
-    mm.unmap(old, old_size)
-    nv = mm.map(dest, new_size, prot, shared=shared, fixed=True, name=name, buf=buf, file=file, offset=offset)
+    boff = v.boff + old - v.start
+    buf = v.buf
+    if boff + new_size > buf.size:
+        data = bytes(buf.view[boff : boff + old_size])
+        buf = Buffer(max(new_size, old_size) * 2 if not v.shared else new_size, v.shared)
+        buf.view[: min(old_size, new_size)] = data[: min(old_size, new_size)]
+        boff = 0
+    buf.users += 1  # held across the unmap (it may be the buffer's last mapping)
+    try:
+        mm.unmap(old, old_size)
+        nv = mm.map(dest, new_size, prot, shared=shared, fixed=True, name=name, buf=buf, boff=boff, file=file,
+                    offset=offset)  # fmt: skip
+    finally:
+        buf.users -= 1
     return nv.start
 
 

@@ -144,3 +144,8 @@ def test_user_and_system_time_are_told_apart(tmp_path: Path, flavour: str) -> No
 @pytest.mark.parametrize("flavour", ["glibc", "musl"])
 def test_fork_shares_read_only_memory_until_a_side_writes_it(tmp_path: Path, flavour: str) -> None:
     check(tmp_path, "cow", flavour)
+
+
+@pytest.mark.parametrize("flavour", ["glibc", "musl"])
+def test_mremap_moves_keep_shared_mappings_shared_and_private_contents(tmp_path: Path, flavour: str) -> None:
+    check(tmp_path, "mremap", flavour)
