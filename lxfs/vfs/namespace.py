@@ -209,7 +209,9 @@ class Namespace:
         self._fifos: dict[tuple[int, int], Pipe] = {}
         self._linkable: set[tuple[int, int]] = set()  # O_TMPFILE inodes that linkat may name
         self._tmp_names = itertools.count(1)
-        self._dentry: tuple[Location, bytes] | None = None  # set by _walk (callers hold the kernel lock)
+        # (mount, directory ino, name) the last _walk found its result by, None after '.', '..' or a bare
+        # root (callers hold the kernel lock); _walked_dentry() makes it a (Location, name) when wanted.
+        self._walked: tuple[Mount, int, bytes] | None = None
         # pipefs/anon_inodefs: an unattached mount holding the inodes of pipes, sockets, eventfds ...
         anon_fs = _AnonFs()
         self.anon_mount = Mount(anon_fs, self._dev_of(anon_fs), next(self._mount_ids), None, None, 0, b"pipefs")
@@ -275,7 +277,7 @@ class Namespace:
         """Resolve ``path`` from ``loc``: search permission on every directory, '.', '..', symlinks
         (ELOOP after MAXSYMLINKS), mounts. ``follow``: follow a trailing symlink; ``must_dir``: the
         result must be a directory (a trailing slash), which also follows. Leaves the (parent, name)
-        the result was found by in ``self._dentry`` (None after '.', '..' or a bare root).
+        the result was found by in ``self._walked`` (None after '.', '..' or a bare root).
 
         Hot path, written for speed: (mount, ino) in locals, a Location only where one escapes; root
         (who may search every directory) skips the permission call."""
@@ -346,8 +348,13 @@ class Namespace:
             mount, ino, fs, attr = cmount, cino, cfs, cattr
         if must_dir and attr.mode & _S_IFMT != _S_IFDIR:
             raise FsError(errno.ENOTDIR)
-        self._dentry = None if dentry is None else (Location(dentry[0], dentry[1]), dentry[2])
+        self._walked = dentry
         return (loc if mount is loc.mount and ino == loc.ino else Location(mount, ino)), attr
+
+    def _walked_dentry(self) -> tuple[Location, bytes] | None:
+        """The (parent, name) the last _walk found its result by (built only when a caller wants it)."""
+        walked = self._walked
+        return None if walked is None else (Location(walked[0], walked[1]), walked[2])
 
     def resolve(self, ctx: FsContext, dirf: OpenFile | None, path: bytes, flags: int = 0) -> tuple[Location, Attr]:
         """The location ``path`` names (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH as the *at calls)."""
@@ -376,7 +383,7 @@ class Namespace:
             loc, attr = self._walk(ctx, start, head, True, True, links)
         else:  # "name" or "/name": the start (_walk of b"/" from it, inlined for the hot path)
             if stripped[:1] == b"/":
-                self._dentry = None
+                self._walked = None
             loc = start
             attr = loc.mount.fs.getattr(loc.ino)
             if attr.mode & _S_IFMT != _S_IFDIR:
@@ -580,7 +587,7 @@ class Namespace:
             raise FsError(errno.ENOENT)
         self._check_path(path)
         loc, attr = self._walk(ctx, self._start(ctx, dirf, path), path, not flags & os.O_NOFOLLOW, False)
-        return self._do_open(ctx, loc, attr, flags, acc, False, self._dentry)
+        return self._do_open(ctx, loc, attr, flags, acc, False, self._walked_dentry())
 
     def _open_create(
         self,
@@ -714,7 +721,7 @@ class Namespace:
         if fmt != stat.S_IFREG or loc.mount.flags & MS_NOEXEC:
             raise FsError(errno.EACCES)
         inode.inode_permission(loc.mount, attr, ctx.creds, perm.MAY_EXEC)  # read permission is not needed
-        dentry = self._dentry if path else None
+        dentry = self._walked_dentry() if path else None
         ops = loc.mount.fs.open_file(loc.ino, os.O_RDONLY)
         return OpenFile(self, loc, os.O_RDONLY | O_LARGEFILE, ops, ctx.creds, dentry)
 
