@@ -929,6 +929,12 @@ class Kernel:
         p = self.processes.get(pid)
         return process_info(self, p) if p is not None else None
 
+    def identity(self, pid: int) -> Any:
+        from emulator.procsource import identity
+
+        p = self.processes.get(pid)
+        return identity(p) if p is not None else None
+
     def vmas(self, pid: int) -> list[Any]:
         from emulator.procsource import vma_list
 

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from emulator.memory import PROT_EXEC, PROT_WRITE
-from procfs.source import FdInfo, MountInfo, ProcessInfo, SystemInfo, ThreadInfo, Vma
+from procfs.source import FdInfo, Identity, MountInfo, ProcessInfo, SystemInfo, ThreadInfo, Vma
 
 if TYPE_CHECKING:
     from emulator.kernel import Kernel, Process, Task
@@ -69,6 +69,15 @@ def vma_list(proc: Process) -> list[Vma]:
             )
         )
     return out
+
+
+def identity(proc: Process) -> Identity:
+    """What process_info says of threads and credentials, without the rest (procfs's hot checks)."""
+    threads = proc.live_threads() or proc.threads
+    leader = threads[0] if threads else None
+    c = proc.creds
+    tids = tuple(t.tid for t in proc.threads if t.state != "X" or t is leader)
+    return Identity(tids, (c.uid, c.euid, c.suid, c.fsuid), (c.gid, c.egid, c.sgid, c.fsgid), True)
 
 
 def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 # include/uapi/asm-generic/resource.h, in /proc/PID/limits order
 RLIMIT_CPU = 0
@@ -244,6 +244,17 @@ class SystemInfo:
     net_devices: Sequence[tuple[bytes, tuple[int, ...]]] = ((b"lo", (0,) * 16),)
 
 
+class Identity(NamedTuple):
+    """Who a process is, without the rest of a ProcessInfo: what procfs's existence and permission checks
+    need on every lookup and stat (a full ProcessInfo costs ~0.1 ms; busybox execs every applet through
+    /proc/self/exe)."""
+
+    tids: tuple[int, ...]  # as ProcessInfo.threads: leader first; empty means one thread == the process
+    uids: tuple[int, int, int, int]
+    gids: tuple[int, int, int, int]
+    dumpable: bool
+
+
 class ProcessSource(Protocol):
     """What procfs asks of the running system. Implemented by emulator.kernel.Kernel and StaticSource.
 
@@ -268,6 +279,10 @@ class ProcessSource(Protocol):
         ...
 
     def process(self, pid: int) -> ProcessInfo | None: ...
+
+    def identity(self, pid: int) -> Identity | None:
+        """The fields of process(pid) procfs checks on every access (None: no such process)."""
+        ...
 
     def vmas(self, pid: int) -> list[Vma]:
         """The address space in ascending order."""
@@ -327,6 +342,12 @@ class StaticSource:
 
     def process(self, pid: int) -> ProcessInfo | None:
         return self.procs.get(pid)
+
+    def identity(self, pid: int) -> Identity | None:
+        proc = self.procs.get(pid)
+        if proc is None:
+            return None
+        return Identity(tuple(t.tid for t in proc.threads), proc.uids, proc.gids, proc.dumpable)
 
     def vmas(self, pid: int) -> list[Vma]:
         return list(self.maps.get(pid, ()))

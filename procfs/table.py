@@ -23,7 +23,7 @@ from lxfs.vfs.interfaces import Attr, DirEntry, FileOps, SetAttr
 from lxfs.vfs.synthetic import SyntheticFs
 from procfs import pid as P
 from procfs import system as S
-from procfs.source import FdInfo, ProcessInfo, ProcessSource
+from procfs.source import FdInfo, Identity, ProcessInfo, ProcessSource
 
 if TYPE_CHECKING:
     from lxfs.vfs.file import OpenFile
@@ -300,7 +300,6 @@ class ProcFs(SyntheticFs):
     _born: dict[int, int] = field(default_factory=dict)
     _overrides: dict[int, _Override] = field(default_factory=dict)
     _listing_fds: set[int] = field(default_factory=set)
-    _describing: set[int] = field(default_factory=set)  # pids whose source.process() is under way
     sysctl: dict[Entry, bytes] = field(default_factory=dict)  # values written to /proc/sys files
 
     def __post_init__(self) -> None:
@@ -327,20 +326,14 @@ class ProcFs(SyntheticFs):
         return node
 
     def _alive(self, node: Node) -> bool:
-        if node.pid in self._describing:
-            # asked again while its ProcessInfo is being built (d_path of a cwd inside /proc/PID walks
-            # up through this directory): the process exists
-            return True
-        self._describing.add(node.pid)
-        try:
-            proc = self.source.process(node.pid)
-        finally:
-            self._describing.discard(node.pid)
-        if proc is None:
+        # the identity, not a ProcessInfo: building one resolves the cwd, which may lie inside this very
+        # /proc/PID directory and come back here
+        ident = self.source.identity(node.pid)
+        if ident is None:
             return False
-        if node.tid and proc.threads and all(t.tid != node.tid for t in proc.threads):
+        if node.tid and ident.tids and node.tid not in ident.tids:
             return False
-        if node.tid and not proc.threads and node.tid != node.pid:
+        if node.tid and not ident.tids and node.tid != node.pid:
             return False
         return not (node.fd >= 0 and all(fd.fd != node.fd for fd in self._fds(node.pid)))
 
@@ -361,7 +354,13 @@ class ProcFs(SyntheticFs):
             raise FsError(errno.ESRCH)
         return proc
 
-    def _permitted(self, proc: ProcessInfo) -> bool:
+    def identity(self, pid: int) -> Identity:
+        ident = self.source.identity(pid)
+        if ident is None:
+            raise FsError(errno.ESRCH)
+        return ident
+
+    def _permitted(self, proc: ProcessInfo | Identity) -> bool:
         """ptrace_may_access(PTRACE_MODE_READ_FSCREDS) for a kernel where root has every capability."""
         uid = self.source.current_uid()
         return uid == 0 or (proc.dumpable and all(u == uid for u in proc.uids[:3]))
@@ -488,9 +487,9 @@ class ProcFs(SyntheticFs):
         entry = node.entry
         mode, uid, gid = entry.mode, 0, 0
         if node.pid:
-            proc = self.process(node.pid)
-            if proc.dumpable:
-                uid, gid = proc.uids[1], proc.gids[1]
+            ident = self.identity(node.pid)
+            if ident.dumpable:
+                uid, gid = ident.uids[1], ident.gids[1]
             if node.fd >= 0 and entry is FD_LINK:
                 mode = stat.S_IFLNK | self._fd_link_mode(node)
         nlink = 1
@@ -553,7 +552,7 @@ class ProcFs(SyntheticFs):
         link = node.entry.link
         if link is None:
             raise FsError(errno.EINVAL)
-        if node.entry.ptrace and not self._permitted(self.process(node.pid)):
+        if node.entry.ptrace and not self._permitted(self.identity(node.pid)):
             raise FsError(errno.EACCES)
         return link(node, self)
 
@@ -562,7 +561,7 @@ class ProcFs(SyntheticFs):
         entry = node.entry
         if entry.render is None:
             return None
-        if node.pid and entry.ptrace and not self._permitted(self.process(node.pid)):
+        if node.pid and entry.ptrace and not self._permitted(self.identity(node.pid)):
             raise FsError(errno.EACCES)
         data = b""
         if flags & os.O_ACCMODE != os.O_WRONLY:
@@ -624,6 +623,6 @@ class ProcFs(SyntheticFs):
         node = self._node(self.path_ino(path))
         if node.entry.render is None:
             raise FsError(errno.EISDIR if stat.S_ISDIR(node.entry.mode) else errno.EINVAL)
-        if node.pid and node.entry.ptrace and not self._permitted(self.process(node.pid)):
+        if node.pid and node.entry.ptrace and not self._permitted(self.identity(node.pid)):
             raise FsError(errno.EACCES)
         return self.render(node)
