@@ -11,13 +11,14 @@ import errno
 import io
 import os
 import struct
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from emulator.memory import PAGE_MASK, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace, page_up
+from emulator.memory import PAGE_MASK, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace, Buffer, page_up
 from lxfs.vfs.errors import FsError
 
 # include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h
@@ -153,6 +154,27 @@ def _parse(data: bytes, what: str) -> ElfHeader:
     return header
 
 
+# Read-only PT_LOAD segments (text, read-only data) of one file share a buffer across execs, as Linux's page
+# cache shares their pages: no copy and no fresh pages per exec (busybox: 1.5 MiB each time). Nothing
+# writes such a buffer: a process that mprotects it writable or MADV_DONTNEEDs it gets its own copy first
+# (AddressSpace.unshare). Found by the file's hash and checked byte for byte before reuse.
+_RO_SEGMENTS: dict[tuple[int, int, int, int], weakref.ref[Buffer]] = {}
+
+
+def _segment_buffer(data: bytes, file_start: int, contents: bytes, length: int) -> Buffer:
+    key = (len(data), hash(data), file_start, length)
+    ref = _RO_SEGMENTS.get(key)
+    buf = ref() if ref is not None else None
+    if buf is not None and buf.users > 0 and buf.starts_with(contents):
+        return buf
+    buf = Buffer(length)
+    buf.view[: len(contents)] = contents
+    if len(_RO_SEGMENTS) > 64:
+        _RO_SEGMENTS.clear()
+    _RO_SEGMENTS[key] = weakref.ref(buf)
+    return buf
+
+
 def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool, path: bytes = b"") -> ElfImage:
     """Map the PT_LOAD segments of an ELF file (copies of the file pages, zero-filled bss)."""
     elf = _parse(data, what)
@@ -195,7 +217,10 @@ def load_elf(mm: AddressSpace, data: bytes, what: str, *, main: bool, path: byte
         contents = data[file_start : h.p_offset + h.p_filesz]
         # the file's name in /proc/PID/maps; the zero-fill beyond the file's pages is anonymous
         file_end = page_up(h.p_vaddr + bias + h.p_filesz)
-        if file_end > start:
+        if file_end > start and not prot & PROT_WRITE:
+            buf = _segment_buffer(data, file_start, contents, file_end - start)
+            mm.map(start, file_end - start, prot, fixed=True, buf=buf, offset=file_start, name=path)
+        elif file_end > start:
             mm.map(start, file_end - start, prot, fixed=True, data=contents, offset=file_start, name=path)
         if end > max(file_end, start):
             mm.map(max(file_end, start), end - max(file_end, start), prot, fixed=True)

@@ -35,6 +35,7 @@ MMAP_MIN_ADDR = 0x10000
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
 _libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+_libc.memcmp.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
 _MADV_DONTNEED = 4
 _RESIDENT_BIT = bytes(i & 1 for i in range(256))  # mincore(2): the other bits are reserved
 
@@ -85,6 +86,10 @@ class Buffer:
             a, b = start * PAGE_SIZE, end * PAGE_SIZE
             ctypes.memmove(new.addr + a, self.addr + a, b - a)
         return new
+
+    def starts_with(self, data: bytes) -> bool:
+        """Whether the buffer begins with ``data`` (one memcmp)."""
+        return len(data) <= self.size and _libc.memcmp(self.addr, data, len(data)) == 0
 
     def zero(self, offset: int, length: int) -> None:
         """Give the pages back to the host: they read as zeros again."""

@@ -72,8 +72,13 @@ def test_running_guest_is_visible_through_the_mount(lxfs_home: Path, tmp_path: P
         assert (mnt / "proc" / "1" / "cmdline").read_bytes() == b"sh\0-c\0" + GUEST.encode() + b"\0"
         child = pids[1]
         assert (mnt / "proc" / str(child) / "cmdline").read_bytes() == b"sleep\0" + b"2\0"
-        stat_fields = (mnt / "proc" / str(child) / "stat").read_bytes().rsplit(b") ", 1)[1].split()
-        assert stat_fields[0] == b"S" and int(stat_fields[1]) == 1  # sleeping, parent is the shell
+
+        def child_stat() -> list[bytes]:
+            return (mnt / "proc" / str(child) / "stat").read_bytes().rsplit(b") ", 1)[1].split()
+
+        # once it reaches nanosleep (it may still be starting up, R, right after its exec)
+        _wait_for(lambda: child_stat()[0] == b"S", "the child asleep")
+        assert int(child_stat()[1]) == 1  # parent is the shell
         host_maps = (mnt / "proc" / "1" / "maps").read_bytes()
         assert (mnt / "proc" / "1" / "exe").is_symlink()
         # /proc/self from a host process names no guest process
