@@ -41,6 +41,9 @@ __all__ = ["GPRS", "PRECISE_STOP", "Cpu", "Dispatcher", "start_timer", "stop_tim
 # Syscall dispatcher: (nr, a0..a5) -> value for rax, or None to leave rax alone.
 Dispatcher = Callable[[int, int, int, int, int, int, int], int | None]
 
+# The register state of a new Cpu (zeros, Linux's MXCSR and x87 control word): execve restores it.
+_PRISTINE: UcContext | None = None
+
 # uc_err values (unicorn.h) the scheduler tells apart
 UC_ERR_OK = 0
 UC_ERR_INSN_INVALID = 10
@@ -80,6 +83,9 @@ class Cpu:
         self._next_phys = PHYS_BASE
         self.uc.reg_write(X.UC_X86_REG_MXCSR, MXCSR_DEFAULT)
         self.uc.reg_write(X.UC_X86_REG_FPCW, FCW_DEFAULT)
+        global _PRISTINE
+        if _PRISTINE is None:
+            _PRISTINE = self.uc.context_save()
         self.closed = False
         self._scratch: mmap.mmap | None = None
         self._scratch_phys = 0
@@ -120,27 +126,11 @@ class Cpu:
     def set_reg(self, reg_id: int, value: int) -> None:
         self.engine.reg_write((reg_id,), (value,))
 
-    def full_state(self) -> dict[int, Any]:
-        """Every register a user task owns, to copy a thread into another Uc (fork)."""
-        uc = self.uc
-        ids = (*GPRS, FS_BASE, GS_BASE)
-        state: dict[int, Any] = dict(zip(ids, self.engine.reg_read(ids), strict=True))
-        for rid in (*XMMS, *FPRS, X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR):
-            state[rid] = uc.reg_read(rid)
-        return state
-
-    def set_full_state(self, state: dict[int, Any]) -> None:
-        for rid, value in state.items():
-            self.uc.reg_write(rid, value)
-
     def reset_state(self, rip: int, rsp: int) -> None:
-        """A fresh process image (execve): zero registers, Linux's FPU defaults."""
-        uc = self.uc
-        self.set_regs([0] * len(GPRS))
-        for rid in XMMS:
-            uc.reg_write(rid, 0)
-        uc.reg_write(X.UC_X86_REG_MXCSR, MXCSR_DEFAULT)
-        uc.reg_write(X.UC_X86_REG_FPCW, FCW_DEFAULT)
+        """A fresh process image (execve): zero registers, Linux's FPU defaults -- the state of a new Cpu,
+        restored from one saved context (a context restores into any x86-64 Uc) instead of ~20 writes."""
+        assert _PRISTINE is not None  # saved by the first Cpu
+        self.uc.context_restore(_PRISTINE)
         self.engine.reg_write((RIP, RSP, EFLAGS, FS_BASE, GS_BASE), (rip, rsp, EFLAGS_DEFAULT, 0, 0))
 
     # -- FPU state in fxsave format (for signal frames) --------------------------------------------

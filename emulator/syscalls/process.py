@@ -174,7 +174,7 @@ def do_clone(task: Task, flags: int, newsp: int, ptid: int, ctid: int, tls: int)
         child.ctx, child.ctx_cpu = ctx, cpu
     else:
         ccpu = proc.mm.cpu
-        ccpu.set_full_state(cpu.full_state())
+        ccpu.restore(cpu.new_context())  # the whole CPU state (a context restores into any x86-64 Uc)
         ccpu.engine.reg_write((RIP, RAX), (rip, 0))
         if newsp:
             ccpu.set_reg(RSP, newsp)
