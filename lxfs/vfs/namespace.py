@@ -151,9 +151,12 @@ class Mount:
         return f"<Mount {self.id} {self.fs.fs_type} dev={self.dev:#x}>"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Location:
-    """A place in the namespace: an inode seen through a mount (Linux's struct path)."""
+    """A place in the namespace: an inode seen through a mount (Linux's struct path). Immutable by
+    convention and hashable (it keys mount tables and the FUSE adapter's nodes); not a frozen dataclass
+    because every path call makes some, and a frozen __init__ sets each field through object.__setattr__
+    (1.1 us against 0.35 us; create+stat+unlink through the VFS 450.0k -> 444.9k instructions)."""
 
     mount: Mount
     ino: int
