@@ -36,7 +36,7 @@ NOTES = [
     " directory (CREATE and UNLINK invalidate its attributes, and the permission check of the next walk needs"
     " them), LOOKUP (-ENOENT), CREATE, RELEASE, GETATTR of the directory, UNLINK, FORGET; the stat itself is"
     " answered from the CREATE reply's attributes. Server user-space instructions per iteration (valgrind"
-    " cachegrind, 2026-11-25): 665k at 7bf0c3d, 563k after GETATTR/LOOKUP/CREATE replies packed with struct,"
+    " cachegrind, 2026-11-25, +-1%): ~665k at 7bf0c3d, ~560k after GETATTR/LOOKUP/CREATE replies packed with struct,"
     " no credentials for requests that check none and the VFS/VolFs hot-path changes (bench_volfs.py notes);"
     " libfuse, ctypes and libffi together are ~3% of them, the rest is the VFS, SQLite and the adapter.",
 ]
