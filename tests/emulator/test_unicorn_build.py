@@ -49,3 +49,13 @@ def test_unicorn_imported_before_emulator_means_the_wheels_library_and_the_block
     """Whoever imports unicorn first picks the library; the emulator then must not trust the timer's stops."""
     precise, marker, _ = probe(clean_env(), first="import unicorn; ")
     assert (precise, marker) == ("False", "False")
+
+
+def test_the_choice_is_not_inherited_by_child_processes() -> None:
+    """LXFS_STOCK_UNICORN=1 in a child (lxfs run from a test or a bench) must still pick the wheel's library:
+    the parent's loading of the patched one leaves no LIBUNICORN_PATH behind."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, emulator.cpu; print(os.environ.get('LIBUNICORN_PATH'))"],
+        env=clean_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "None"
