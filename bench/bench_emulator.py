@@ -161,8 +161,11 @@ def main() -> None:
         "a C block hook on every translation block turns into a precise stop. setup.py builds the same Unicorn\n"
         "release from its sdist without the per-access checks (requests are taken at block starts, RIP exact;\n"
         "the counter is exact, tests/emulator/c/atomics.c), so the timer stops the CPU itself and no hook runs:\n"
-        "the two sieve rows above. A fork+exec is dominated by translating the new process's code afresh in\n"
-        "its new Unicorn instance.\n<!-- emulator:end -->"
+        "the two sieve rows above. QEMU also resizes its soft TLB only at a flush, and start-up's flushes left\n"
+        "it at 64 entries: the kernel now flushes at an engine's 2nd, 4th, 8th... start (sieve ~25% less CPU).\n"
+        "A fork+exec is dominated by translating the new process's code afresh in its new Unicorn instance.\n"
+        "The machine is shared: qemu-user's own time for this sieve varied 0.29-0.49 s within one hour, so\n"
+        "compare the rows of one run.\n<!-- emulator:end -->"
     )
     print(section)
     if opts.write:
