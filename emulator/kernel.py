@@ -55,8 +55,6 @@ from lxfs.vfs.errors import FsError
 from lxfs.vfs.waitq import WaitQueue
 from procfs.source import default_limits
 
-ITIMER_VIRTUAL = 1  # (ITIMER_PROF = 2: the other key of Process.itimer_cpu)
-
 # include/uapi/linux/futex.h
 FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x8000_0000, 0x4000_0000, 0x3FFF_FFFF
 ROBUST_LIST_LIMIT = 2048
@@ -244,7 +242,7 @@ class Process:
         self.itimer_interval_ns = 0
         self.itimer_value_ns = 0  # absolute expiry of ITIMER_REAL (0: disarmed)
         # ITIMER_VIRTUAL and ITIMER_PROF: which -> [CPU ns left, interval ns], charged at the end of each slice
-        # (a task's slice is its user and system time alike: both timers count it)
+        # (VIRTUAL with its user time, PROF with user + system: Kernel._charge_cpu_timers)
         self.itimer_cpu: dict[int, list[int]] = {}
         self.utime_ns = 0  # threads execve dropped from ``threads`` (group totals keep them: signal->utime)
         self.stime_ns = 0
@@ -709,14 +707,14 @@ class Kernel:
         """ITIMER_VIRTUAL (user time) / ITIMER_PROF (user + system; check_cpu_itimer): count the slice down;
         on expiry signal the process and reload from the interval (or disarm)."""
         for which, timer in list(proc.itimer_cpu.items()):
-            timer[0] -= user if which == ITIMER_VIRTUAL else spent
+            timer[0] -= user if which == hostsignal.ITIMER_VIRTUAL else spent
             if timer[0] > 0:
                 continue
             if timer[1]:
                 timer[0] = max(timer[0] + timer[1], 1)
             else:
                 del proc.itimer_cpu[which]
-            signo = hostsignal.SIGVTALRM if which == ITIMER_VIRTUAL else hostsignal.SIGPROF
+            signo = hostsignal.SIGVTALRM if which == hostsignal.ITIMER_VIRTUAL else hostsignal.SIGPROF
             self.send_signal(proc, signo, sig.SigInfo(signo, sig.SI_KERNEL))
 
     def _after_stop(self, task: Task) -> None:
