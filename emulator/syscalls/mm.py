@@ -126,9 +126,10 @@ def sys_mprotect(task: Task, addr: int, length: int, prot: int) -> int:
 
 @syscall("mremap", "ptr", "size", "size", "hex", "ptr", ret="ptr")
 def sys_mremap(task: Task, old: int, old_size: int, new_size: int, flags: int, new_addr: int) -> int:
-    """mremap(2). A move keeps the mapping's buffer when the new size fits in it (a MAP_SHARED mapping
-    stays shared, as Linux moves page tables); only growth past the buffer copies into a new one (then a
-    shared mapping's new place is no longer shared with the other mappers)."""
+    """mremap(2). A MAP_SHARED mapping that moves keeps its buffer (the shared object) while the new size
+    fits in it, so it stays shared, as Linux moves page tables; growth past it copies into a new buffer
+    (then the new place is no longer shared). A private mapping that moves is copied: its buffer may hold
+    pages other VMAs of this address space map, which the moved one must not alias."""
     mm = task.process.mm
     if old & ~PAGE_MASK or flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP):
         raise FsError(errno.EINVAL)
@@ -158,7 +159,7 @@ def sys_mremap(task: Task, old: int, old_size: int, new_size: int, flags: int, n
     prot, name, file, shared, offset = v.prot, v.name, v.file, v.shared, v.offset + old - v.start
     boff = v.boff + old - v.start
     buf = v.buf
-    if boff + new_size > buf.size:
+    if not v.shared or boff + new_size > buf.size:
         data = bytes(buf.view[boff : boff + old_size])
         buf = Buffer(max(new_size, old_size) * 2 if not v.shared else new_size, v.shared)
         buf.view[: min(old_size, new_size)] = data[: min(old_size, new_size)]

@@ -1,5 +1,6 @@
 /* mremap keeps what it moves: a MAP_SHARED mapping moved (MREMAP_FIXED) or shrunk stays shared with a
-   forked child; a private mapping moved and grown keeps its contents and the rest reads as zeros. */
+   forked child; a private mapping moved and grown keeps its contents and the rest reads as zeros, and
+   aliases no other mapping of its old buffer. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
@@ -43,5 +44,13 @@ int main(void) {
     int zeros = 1;
     for (long i = page; i < 64 * page; i++) zeros &= grown[i] == 0;
     printf("grown private: moved %d, %s, rest zeros %d\n", grown != priv, grown, zeros);
+
+    /* a private mapping split by mprotect: the first page moved and grown must not alias the second */
+    char *split = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    strcpy(split + page, "second");
+    mprotect(split + page, page, PROT_READ);
+    char *m = mremap(split, page, 2 * page, MREMAP_MAYMOVE);
+    strcpy(m + page, "moved-one");
+    printf("split private: moved %d, [%s] [%s]\n", m != split, split + page, m + page);
     return 0;
 }
