@@ -13,6 +13,7 @@ from emulator.cpu import FS_BASE, GS_BASE, RAX, RIP, RSP
 from emulator.kernel import WAKE_EVENT, WAKE_TIMEOUT, Block, Credentials, Process, Task
 from emulator.memory import AddressSpace
 from emulator.syscalls.table import s32, syscall
+from emulator.syscalls.time import timevals
 from lxfs.vfs.errors import FsError
 
 if TYPE_CHECKING:
@@ -351,8 +352,7 @@ def _write_rusage(task: Task, addr: int, child: Process | None) -> None:
     if addr:
         ut = (child.group_utime_ns() + child.cutime_ns) if child is not None else 0
         st = (child.group_stime_ns() + child.cstime_ns) if child is not None else 0
-        times = struct.pack("<qqqq", ut // 10**9, ut % 10**9 // 1000, st // 10**9, st % 10**9 // 1000)
-        task.write(addr, times + b"\0" * (144 - 32))
+        task.write(addr, timevals(ut, st) + b"\0" * (144 - 32))
 
 
 @syscall("wait4", "int", "ptr", "wait_options", "ptr")

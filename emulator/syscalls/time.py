@@ -167,10 +167,12 @@ def _arm_real(task: Task, proc: Process, value_ns: int, interval_ns: int) -> tup
     return old
 
 
-def _pack_itimerval(interval_ns: int, value_ns: int) -> bytes:
-    return struct.pack(
-        "<qqqq", interval_ns // NSEC, interval_ns % NSEC // 1000, value_ns // NSEC, value_ns % NSEC // 1000
-    )
+def timevals(*ns: int) -> bytes:
+    """struct timeval for each nanosecond count, packed (itimerval, rusage's ru_utime and ru_stime)."""
+    fields: list[int] = []
+    for n in ns:
+        fields += (n // NSEC, n % NSEC // 1000)
+    return struct.pack(f"<{len(fields)}q", *fields)
 
 
 @syscall("setitimer", "int", "ptr", "ptr")
@@ -187,7 +189,7 @@ def sys_setitimer(task: Task, which: int, new: int, old: int) -> int:
     else:
         left, interval = _arm_cpu(task.process, w, value, interval)
     if old:
-        task.write(old, _pack_itimerval(interval, left))
+        task.write(old, timevals(interval, left))
     return 0
 
 
@@ -209,10 +211,10 @@ def sys_getitimer(task: Task, which: int, cur: int) -> int:
     proc = task.process
     if w == ITIMER_REAL and proc.itimer_value_ns:
         left = max(1000, proc.itimer_value_ns - time.monotonic_ns())
-        task.write(cur, _pack_itimerval(proc.itimer_interval_ns, left))
+        task.write(cur, timevals(proc.itimer_interval_ns, left))
     elif w in proc.itimer_cpu:
         left, interval = proc.itimer_cpu[w]
-        task.write(cur, _pack_itimerval(interval, max(TICK_NSEC, left)))  # get_cpu_itimer: "about to fire"
+        task.write(cur, timevals(interval, max(TICK_NSEC, left)))  # get_cpu_itimer: "about to fire"
     else:
         task.write(cur, b"\0" * 32)
     return 0
@@ -257,6 +259,5 @@ def sys_getrusage(task: Task, who: int, usage: int) -> int:
     else:
         raise FsError(errno.EINVAL)
     maxrss = proc.mm.total() // 1024 if w != RUSAGE_CHILDREN else 0
-    times = struct.pack("<qqqq", ut // NSEC, ut % NSEC // 1000, st // NSEC, st % NSEC // 1000)
-    task.write(usage, times + struct.pack("<q", maxrss) + b"\0" * (144 - 40))
+    task.write(usage, timevals(ut, st) + struct.pack("<q", maxrss) + b"\0" * (144 - 40))
     return 0
