@@ -71,18 +71,24 @@ def vma_list(proc: Process) -> list[Vma]:
     return out
 
 
-def identity(proc: Process) -> Identity:
-    """What process_info says of threads and credentials, without the rest (procfs's hot checks)."""
+def _shown_threads(proc: Process) -> tuple[Task | None, list[Task]]:
+    """The group leader (whose state is the process's) and the threads /proc lists: the live ones, and the
+    leader even after it exited."""
     threads = proc.live_threads() or proc.threads
     leader = threads[0] if threads else None
+    return leader, [t for t in proc.threads if t.state != "X" or t is leader]
+
+
+def identity(proc: Process) -> Identity:
+    """What process_info says of threads and credentials, without the rest (procfs's hot checks)."""
     c = proc.creds
-    tids = tuple(t.tid for t in proc.threads if t.state != "X" or t is leader)
+    tids = tuple(t.tid for t in _shown_threads(proc)[1])
     return Identity(tids, (c.uid, c.euid, c.suid, c.fsuid), (c.gid, c.egid, c.sgid, c.fsgid), True)
 
 
 def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
-    threads = proc.live_threads() or proc.threads
-    leader = threads[0] if threads else None
+    leader, shown = _shown_threads(proc)
+    ident = identity(proc)
     mm = proc.mm
     zombie = proc.zombie
     vmas = [] if zombie else mm.vmas
@@ -121,8 +127,8 @@ def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
         exe=None if zombie else proc.exe,
         cwd=cwd,
         root=root,
-        uids=(c.uid, c.euid, c.suid, c.fsuid),
-        gids=(c.gid, c.egid, c.sgid, c.fsgid),
+        uids=ident.uids,
+        gids=ident.gids,
         groups=c.groups,
         umask=proc.umask,
         start_time=_ticks(proc.start_ns - kernel.boot_ns),
@@ -156,7 +162,7 @@ def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
         limits=dict(proc.rlimits),
         oom_score_adj=getattr(proc, "oom_score_adj", 0),
         auxv=mm.auxv,
-        threads=[_thread(kernel, t) for t in proc.threads if t.state != "X" or t is leader],
+        threads=[_thread(kernel, t) for t in shown],
     )
 
 
