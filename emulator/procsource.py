@@ -79,16 +79,20 @@ def _shown_threads(proc: Process) -> tuple[Task | None, list[Task]]:
     return leader, [t for t in proc.threads if t.state != "X" or t is leader]
 
 
+def _ids(proc: Process) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """(real, effective, saved, filesystem) uids and gids, as /proc/PID/status lists them."""
+    c = proc.creds
+    return (c.uid, c.euid, c.suid, c.fsuid), (c.gid, c.egid, c.sgid, c.fsgid)
+
+
 def identity(proc: Process) -> Identity:
     """What process_info says of threads and credentials, without the rest (procfs's hot checks)."""
-    c = proc.creds
-    tids = tuple(t.tid for t in _shown_threads(proc)[1])
-    return Identity(tids, (c.uid, c.euid, c.suid, c.fsuid), (c.gid, c.egid, c.sgid, c.fsgid), True)
+    return Identity(tuple(t.tid for t in _shown_threads(proc)[1]), *_ids(proc), True)
 
 
 def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
     leader, shown = _shown_threads(proc)
-    ident = identity(proc)
+    uids, gids = _ids(proc)
     mm = proc.mm
     zombie = proc.zombie
     vmas = [] if zombie else mm.vmas
@@ -127,8 +131,8 @@ def process_info(kernel: Kernel, proc: Process) -> ProcessInfo:
         exe=None if zombie else proc.exe,
         cwd=cwd,
         root=root,
-        uids=ident.uids,
-        gids=ident.gids,
+        uids=uids,
+        gids=gids,
         groups=c.groups,
         umask=proc.umask,
         start_time=_ticks(proc.start_ns - kernel.boot_ns),
