@@ -386,8 +386,7 @@ class ProcFs(SyntheticFs):
             for pid in self.source.pids():
                 yield Node(PID_DIR, pid), base + pid
         elif entry.dynamic == TASKS:
-            proc = self.process(node.pid)
-            tids = [t.tid for t in proc.threads] or [proc.pid]
+            tids = self.identity(node.pid).tids or (node.pid,)
             for tid in sorted(tids):
                 yield Node(TID_DIR, node.pid, tid), base + tid
         elif entry.dynamic in (FDS, FDINFOS):
@@ -405,7 +404,7 @@ class ProcFs(SyntheticFs):
             return b"%d" % node.fd
         return node.entry.name
 
-    def lookup(self, dir_ino: int, name: bytes) -> int | None:
+    def lookup(self, dir_ino: int, name: bytes) -> int:
         node = self._node(dir_ino)
         if name == b"..":
             return self._parent(dir_ino)
@@ -601,9 +600,7 @@ class ProcFs(SyntheticFs):
         hops = 0
         while parts:
             name = parts.pop(0)
-            found = self.lookup(ino, name)
-            if found is None:
-                raise FsError(errno.ENOENT)
+            found = self.lookup(ino, name)  # ENOENT itself for a missing name
             node = self._nodes[found]
             if node.entry.link is not None and (parts or node.entry.name in (b"self", b"thread-self")):
                 hops += 1
