@@ -148,8 +148,13 @@ def sys_mremap(task: Task, old: int, old_size: int, new_size: int, flags: int, n
             return old
         if mm.is_free(old + old_size, old + new_size) and v.boff + (old - v.start) + new_size <= v.buf.size:
             # room after it, in the same buffer: grow in place
+            grow_off = v.boff + old - v.start + old_size
+            if not v.shared:
+                # new private pages read as zeros, whatever an earlier munmap left in the reservation
+                mm.unshare(v.buf)
+                v.buf.zero(grow_off, new_size - old_size)
             mm.map(old + old_size, new_size - old_size, v.prot, shared=v.shared, fixed=True, name=v.name,
-                   buf=v.buf, boff=v.boff + old - v.start + old_size, file=v.file, kind=v.kind)  # fmt: skip
+                   buf=v.buf, boff=grow_off, file=v.file, kind=v.kind)  # fmt: skip
             return old
         if not flags & MREMAP_MAYMOVE:
             raise FsError(errno.ENOMEM)

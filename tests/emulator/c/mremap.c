@@ -52,5 +52,12 @@ int main(void) {
     char *m = mremap(split, page, 2 * page, MREMAP_MAYMOVE);
     strcpy(m + page, "moved-one");
     printf("split private: moved %d, [%s] [%s]\n", m != split, split + page, m + page);
+
+    /* growing in place over pages an earlier munmap gave back: they read as zeros */
+    char *g = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    strcpy(g + page, "stale");
+    munmap(g + page, page);
+    char *h = mremap(g, page, 2 * page, 0);
+    printf("grown in place: %d, [%s]\n", h == g, h == MAP_FAILED ? "failed" : h + page);
     return 0;
 }
