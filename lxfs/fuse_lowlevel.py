@@ -117,7 +117,6 @@ def bind(name: str, restype: Any, *argtypes: Any) -> Any:
 
 fuse_session_new = bind("fuse_session_new", c_void_p, POINTER(FuseArgs), POINTER(LowlevelOps), c_size_t, c_void_p)
 fuse_session_mount = bind("fuse_session_mount", c_int, c_void_p, c_char_p)
-fuse_session_loop = bind("fuse_session_loop", c_int, c_void_p)
 fuse_session_unmount = bind("fuse_session_unmount", None, c_void_p)
 fuse_session_destroy = bind("fuse_session_destroy", None, c_void_p)
 fuse_set_signal_handlers = bind("fuse_set_signal_handlers", c_int, c_void_p)

@@ -143,7 +143,7 @@ def serve_image(
         # libfuse installs its handlers (exit the loop, then unmount) only over SIG_DFL
         saved = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            session.loop(handle_signals=True)
+            session.loop(handle_signals=True, poll_us=options.poll_us)
         finally:
             for s, h in saved.items():
                 signal.signal(s, h)

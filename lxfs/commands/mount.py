@@ -72,7 +72,9 @@ def conformance(
 def mount(
     image: Annotated[str, typer.Argument(help="The VolFs image to show.")],
     mountpoint: Annotated[str, typer.Argument(help="An empty directory.")],
-    options: Annotated[list[str] | None, typer.Option("-o", help="Mount options: ro, rw (comma-separated).")] = None,
+    options: Annotated[
+        list[str] | None, typer.Option("-o", help="Mount options: ro, rw, poll_us=N (comma-separated).")
+    ] = None,
     foreground: Annotated[bool, typer.Option("--foreground", "-f", help="Stay in the foreground.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="libfuse's request log on stderr (implies -f).")] = False,
 ) -> None:
@@ -87,8 +89,10 @@ def mount(
             continue
         if opt == "ro":
             opts.readonly = True
+        elif opt.startswith("poll_us=") and opt[8:].isdigit():
+            opts.poll_us = int(opt[8:])
         else:
-            err.print(f"lxfs mount: unknown option {opt!r} (known: ro, rw)")
+            err.print(f"lxfs mount: unknown option {opt!r} (known: ro, rw, poll_us=N)")
             raise typer.Exit(2)
     if foreground or debug:
         try:

@@ -71,6 +71,49 @@ def test_signal_unmounts_cleanly(mounted: Mounted, sig: signal.Signals) -> None:
     assert fsck_problems(mounted.image) == []
 
 
+@pytest.mark.parametrize("poll", ["poll_us=0", "poll_us=100000"])
+def test_poll_option_and_signal_while_busy(mounted: Mounted, poll: str) -> None:
+    """-o poll_us=N (0: sleep at once; 100 ms: requests of a busy client are all taken by polling);
+    either way a signal ends the server while a client keeps it busy."""
+    import threading
+
+    mounted.umount()
+    lxfs("mount", "-o", poll, mounted.image, mounted.path)
+    f = os.path.join(mounted.path, "f")
+    for _ in range(50):
+        os.close(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        assert os.stat(f).st_nlink == 1
+        os.unlink(f)
+    done = threading.Event()
+
+    def busy() -> None:
+        while not done.is_set():
+            try:
+                os.stat(mounted.path + "/")
+                os.listdir(mounted.path)
+            except OSError:
+                return  # unmounted under us
+
+    client = threading.Thread(target=busy)
+    client.start()
+    try:
+        time.sleep(0.2)
+        pid = _server_pid(mounted.path)
+        os.kill(pid, signal.SIGTERM)
+        _wait_gone(pid)
+    finally:
+        done.set()
+        client.join()
+    assert mounted_source(mounted.path) is None
+    assert fsck_problems(mounted.image) == []
+
+
+def test_bad_poll_option(mounted: Mounted) -> None:
+    mounted.umount()
+    msg = _error(lxfs("mount", "-o", "poll_us=soon", mounted.image, mounted.path, check=False))
+    assert "unknown option 'poll_us=soon'" in msg
+
+
 def test_stale_mount_point_says_to_umount(mounted: Mounted) -> None:
     pid = _server_pid(mounted.path)
     os.kill(pid, signal.SIGKILL)
