@@ -252,6 +252,50 @@ class Store:
         return int(blocks)
 
 
+class KeptFile:
+    """A descriptor on one of an open image's files (the database, its -shm) that this process keeps while
+    any VolFs here has the image open, shared by all of them. POSIX advisory locks belong to a process and
+    a file, not to a descriptor: closing ANY descriptor of a file drops every lock the process holds on
+    it, SQLite's included (sqlite.org/howtocorrupt.html, 2.2). Opening the -shm to map it and closing
+    that descriptor used to drop SQLite's dead-man-switch lock; the next process to connect then took
+    itself for the only user, reinitialised the WAL-index, and both processes wrote as if each held the
+    write lock (tests/volfs/test_image_locks.py). So nothing here is closed before the last VolFs of the
+    image in this process has closed its SQLite connection."""
+
+    _kept: dict[tuple[int, int], KeptFile] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, key: tuple[int, int], fd: int) -> None:
+        self.key = key
+        self.fd = fd
+        self.refs = 0
+        self.map: mmap.mmap | None = None
+
+    @classmethod
+    def acquire(cls, path: str) -> KeptFile:
+        """The kept descriptor of ``path`` (opened read-only if this process has none), one more user.
+        Looked up by stat before any open: opening and closing a second descriptor would drop the locks."""
+        with cls._lock:
+            st = os.stat(path)
+            key = (st.st_dev, st.st_ino)
+            kept = cls._kept.get(key)
+            if kept is None:
+                kept = cls._kept[key] = KeptFile(key, os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+            kept.refs += 1
+            return kept
+
+    def release(self) -> None:
+        """One user fewer; the last one closes (call it after closing the SQLite connection)."""
+        with self._lock:
+            self.refs -= 1
+            if self.refs:
+                return
+            del self._kept[self.key]
+            if self.map is not None:
+                self.map.close()
+            os.close(self.fd)
+
+
 class WalIndex:
     """A read-only view of the WAL-index (the -shm file; walformat.html section 2.2): the header that
     every commit rewrites and the count of frames already checkpointed. Native byte order."""
@@ -261,8 +305,14 @@ class WalIndex:
     _FRAMES = struct.Struct("=I")
 
     def __init__(self, path: str) -> None:
-        with open(path + "-shm", "rb") as f:
-            self.map = mmap.mmap(f.fileno(), 136, prot=mmap.PROT_READ)
+        self._file = KeptFile.acquire(path + "-shm")
+        try:
+            if self._file.map is None:
+                self._file.map = mmap.mmap(self._file.fd, 136, prot=mmap.PROT_READ)
+        except BaseException:
+            self._file.release()
+            raise
+        self.map = self._file.map
 
     def frames(self) -> tuple[int, int]:
         """(frames in the WAL, frames of those already copied into the database file)."""
@@ -276,7 +326,8 @@ class WalIndex:
         return max_frame - backfilled
 
     def close(self) -> None:
-        self.map.close()
+        """After the SQLite connection is closed (KeptFile says why)."""
+        self._file.release()
 
 
 class Checkpointer:

@@ -215,6 +215,7 @@ class VolFs:
         self._txn = _Transaction(self)
         self._data_version = -1
         self._wal: sql.WalIndex | None = None  # for a cheap "did anyone commit?" check
+        self._db_file: sql.KeptFile | None = None  # set by open/create_image once the image is ours
         self._shm_seen = b""
         self._checkpointer: sql.Checkpointer | None = None
         self._frame_bytes = 0
@@ -246,7 +247,8 @@ class VolFs:
             raise ImageError(f"{path}: already exists") from None
         except OSError as exc:
             raise ImageError(f"{path}: cannot create: {exc.strerror}") from None
-        os.close(fd)
+        os.close(fd)  # a new file: nothing in this process holds a lock on it yet
+        kept = sql.KeptFile.acquire(path)
         try:
             engine, db = sql.connect(path, readonly=False, page_size=page_size)
             db.execute("BEGIN IMMEDIATE")
@@ -281,9 +283,11 @@ class VolFs:
                     },
                 )
         except sqlite3.Error as exc:
+            kept.release()
             os.unlink(path)
             raise ImageError(f"{path}: cannot create image: {exc}") from None
         fs = cls(path, engine, db, False, CHUNK_SIZE)
+        fs._db_file = kept
         fs._map_wal_index()
         fs._check_others()  # the caches' starting point, so that what follows survives the first call
         fs._complete.add(ROOT_INO)  # a new image's root is empty
@@ -297,8 +301,21 @@ class VolFs:
             raise ImageError(f"{path}: no such image")
         if not os.path.isfile(path):
             raise ImageError(f"{path}: not an image file")
-        with open(path, "rb") as f:
-            header = f.read(100)
+        try:
+            kept = sql.KeptFile.acquire(path)  # never a descriptor of our own to close (KeptFile says why)
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot open: {exc.strerror}") from None
+        try:
+            fs = cls._open_image(path, readonly, kept)
+        except BaseException:
+            kept.release()
+            raise
+        fs._db_file = kept
+        return fs
+
+    @classmethod
+    def _open_image(cls, path: str, readonly: bool, kept: sql.KeptFile) -> VolFs:
+        header = os.pread(kept.fd, 100, 0)
         if len(header) == 0:
             raise ImageError(f"{path}: empty file, not an lxfs image")
         if not header.startswith(b"SQLite format 3\0"):
@@ -325,13 +342,15 @@ class VolFs:
             db.close()
             raise ImageError(f"{path}: damaged lxfs image (no schema version)")
         fs = cls(path, engine, db, readonly, int(rows.get("chunk_size", CHUNK_SIZE)))
-        fs._map_wal_index()
-        if not readonly:
-            try:
+        try:
+            fs._map_wal_index()
+            if not readonly:
                 fs.reap_orphans()
-            except FsError as exc:
-                db.close()
+        except BaseException as exc:
+            fs.close()
+            if isinstance(exc, FsError):
                 raise ImageError(f"{path}: {exc.strerror}") from None
+            raise
         return fs
 
     def close(self) -> None:
@@ -345,11 +364,16 @@ class VolFs:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
-        if self._wal is not None:
-            self._wal.close()
-            self._wal = None
+        wal, self._wal = self._wal, None
         self._db.close()
         self.engine.dispose()
+        # Only now, with no SQLite connection of this VolFs left: the descriptors kept on the -shm and the
+        # database (sql.KeptFile: closing them earlier would drop SQLite's locks).
+        if wal is not None:
+            wal.close()
+        if self._db_file is not None:
+            self._db_file.release()
+            self._db_file = None
 
     def __enter__(self) -> VolFs:
         return self
