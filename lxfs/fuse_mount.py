@@ -118,7 +118,7 @@ def serve_image(
     (then unmount cleanly). ``ready`` runs once the mount is attached. Raises MountError."""
     import signal
 
-    from lxfs.volfs.schema import ImageError
+    from lxfs.volfs.layout import ImageError
     from lxfs.volfs.volfs import VolFs
 
     check_fuse_device()

@@ -27,7 +27,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _run(action: Callable[[], T]) -> T:
     from lxfs.images import ToolError
-    from lxfs.volfs.schema import ImageError
+    from lxfs.volfs.layout import ImageError
 
     try:
         return action()

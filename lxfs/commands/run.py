@@ -47,7 +47,7 @@ def open_system(image: Path | None, *, strace: Any = None, uid: int = 0, gid: in
     """A kernel over ``image`` (the default image when None) with /dev and /proc; the image is closed
     afterwards. Errors a user can cause raise RunError."""
     from emulator.syscalls.fs_setup import make_system
-    from lxfs.volfs.schema import ImageError
+    from lxfs.volfs.layout import ImageError
     from lxfs.volfs.volfs import VolFs
 
     if image is None:

@@ -17,7 +17,7 @@ from lxfs.vfs.file import OpenFile
 from lxfs.vfs.interfaces import DirEntry
 from lxfs.vfs.namespace import Namespace
 from lxfs.vfs.stat import Stat
-from lxfs.volfs.schema import CHUNK_SIZE
+from lxfs.volfs.layout import CHUNK_SIZE
 from lxfs.volfs.volfs import VolFs
 
 _NS = 1_000_000_000

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from lxfs.images import fromhost, layout
 from lxfs.images.entries import Entry, Warn, describe
 from lxfs.images.hostsource import host_entry, read_host_tree
@@ -26,8 +24,7 @@ from lxfs.images.sink import ImageWriter
 from lxfs.images.tarsink import TarWriter, compressed_writer, compression_for
 from lxfs.images.tarsource import ArchiveError, read_tar
 from lxfs.vfs.errors import FsError
-from lxfs.volfs import schema
-from lxfs.volfs.schema import ImageError
+from lxfs.volfs.layout import ImageError
 
 
 class ToolError(Exception):
@@ -224,6 +221,10 @@ def _write_tar(
 
 def image_info(image_path: str | os.PathLike[str]) -> dict[str, int | str]:
     """Schema version, sizes, counts and geometry of an image."""
+    from sqlalchemy import func, select  # the tools' SQL; `lxfs run` never needs SQLAlchemy
+
+    from lxfs.volfs import schema
+
     with _user_errors(image_path), ImageFs.open(image_path, readonly=True) as image:
         fs = image.volfs
         i = schema.inode

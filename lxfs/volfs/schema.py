@@ -1,4 +1,5 @@
-"""The VolFs image schema: SQLAlchemy tables (the single source of truth), its version, and image errors.
+"""The VolFs image schema: SQLAlchemy tables (the single source of truth); its version, constants and
+ImageError live in layout.py (re-exported here), which opening an image imports without SQLAlchemy.
 
 An image is one SQLite file. ``PRAGMA application_id`` marks it as lxfs; ``meta`` holds the schema
 version, the filesystem uuid and the chunk size. Inode numbers are rowids; file data lives in fixed-size
@@ -8,9 +9,6 @@ cookies stay valid while entries come and go.
 """
 
 from __future__ import annotations
-
-import functools
-import hashlib
 
 from sqlalchemy import (
     DDL,
@@ -25,14 +23,15 @@ from sqlalchemy import (
     event,
 )
 
-SCHEMA_VERSION = 1
-APPLICATION_ID = 0x4C58_4653  # "LXFS" in the SQLite header (offset 68)
-CHUNK_SIZE = 128 * 1024  # FUSE's read request size; see DESIGN.md "Measured"
-# Chosen by bench/bench_volfs.py --page-sizes (bench/RESULTS.md): on a disk-backed image a commit costs
-# per byte of the pages it dirties, so metadata calls favour small pages and 1 MiB writes big ones; 8 KiB
-# gave the best product of create+stat+unlink/s and write MB/s (below DESIGN.md's 16-64 KiB range).
-PAGE_SIZE = 8 * 1024
-ROOT_INO = 1
+from lxfs.volfs.layout import (  # noqa: F401  (re-exported: the schema's version and constants)
+    APPLICATION_ID,
+    CHUNK_SIZE,
+    PAGE_SIZE,
+    ROOT_INO,
+    SCHEMA_VERSION,
+    ImageError,
+    name_hash,
+)
 
 metadata = MetaData()
 
@@ -104,14 +103,6 @@ orphan = Table(
 )
 
 
-@functools.lru_cache(maxsize=1024)
-def name_hash(name: bytes) -> int:
-    """A dentry's readdir cookie: stable across runs and hosts, above 2 (1 and 2 are '.' and '..')
-    and below 2**63 (a signed off_t). Cached: a create's name is hashed again by the unlink or lookup
-    that usually follows (blake2b is ~1 us a call)."""
-    return (int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "little") >> 2) + 3
-
-
 # Freeing an inode frees everything hanging off it, inside SQLite: one statement from the hot path.
 event.listen(
     metadata,
@@ -124,7 +115,3 @@ event.listen(
         "END"
     ),
 )
-
-
-class ImageError(Exception):
-    """An image cannot be created or opened; the message is for the user (no traceback needed)."""

@@ -14,12 +14,12 @@ import os
 import sqlite3
 import struct
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import StaticPool
+from lxfs.volfs.layout import PAGE_SIZE
 
-from lxfs.volfs.schema import PAGE_SIZE
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 BUSY_TIMEOUT_S = 5.0
 MMAP_SIZE = 1 << 30
@@ -82,25 +82,13 @@ def sectors(nbytes: int) -> int:
     return (nbytes + BLOCK - 1) // BLOCK * (BLOCK // 512)
 
 
-def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> tuple[Engine, sqlite3.Connection]:
-    """An engine on ``path`` and its one DBAPI connection, in autocommit mode (VolFs issues BEGIN/COMMIT).
-
-    One connection per VolFs: the engine (for schema and tools) and the hot path share it, so a tool's
-    statements see the filesystem's open transaction. Raises sqlite3.Error for the caller to explain.
-    """
+def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> sqlite3.Connection:
+    """The one DBAPI connection of a VolFs on ``path``, in autocommit mode (VolFs issues BEGIN/COMMIT).
+    Raises sqlite3.Error for the caller to explain."""
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rw"
-    engine = create_engine(
-        "sqlite+pysqlite://",
-        creator=lambda: sqlite3.connect(
-            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
-        ),
-        poolclass=StaticPool,
-        pool_reset_on_return=None,  # never roll back the filesystem's transaction behind its back
-    )
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+    try:
+        cur = db.cursor()
         if not readonly:
             # page_size only takes effect on an empty database (before WAL mode fixes the layout).
             cur.execute(f"PRAGMA page_size = {int(page_size)}")
@@ -116,11 +104,36 @@ def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> tuple[Engi
         cur.execute("PRAGMA temp_store = MEMORY")
         cur.execute("PRAGMA secure_delete = FAST")
         cur.close()
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
 
-    raw = engine.raw_connection()
-    db = raw.driver_connection
-    assert isinstance(db, sqlite3.Connection)
-    return engine, db
+
+def engine_on(db: sqlite3.Connection) -> Engine:
+    """A SQLAlchemy engine over a VolFs's own connection, for the schema and the tools (create, fsck,
+    info): their statements see the filesystem's open transaction. SQLAlchemy is imported only here, so
+    opening an image for `lxfs run` or `lxfs mount` does not pay for it (~0.2 s)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+
+    engine = create_engine(
+        "sqlite+pysqlite://",
+        creator=lambda: db,
+        poolclass=StaticPool,
+        pool_reset_on_return=None,  # never roll back the filesystem's transaction behind its back
+    )
+    # SQLAlchemy rolls a new connection back after its first-connect initialisation, which would end a
+    # transaction the VolFs has open on this connection (an engine is made on first use, maybe inside one):
+    # connect now, with that rollback turned off.
+    dialect = engine.dialect
+    rollback = dialect.do_rollback
+    dialect.do_rollback = lambda dbapi_connection: None  # type: ignore[method-assign]
+    try:
+        engine.connect().close()
+    finally:
+        dialect.do_rollback = rollback  # type: ignore[method-assign]
+    return engine
 
 
 class Store:

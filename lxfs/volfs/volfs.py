@@ -23,9 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Concatenate, ParamSpec, Protocol, TypeVar, overload
-
-from sqlalchemy import Engine, insert
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
 from lxfs.linux import VOLFS_MAGIC
 from lxfs.vfs.errors import FsError
@@ -40,9 +38,8 @@ from lxfs.vfs.interfaces import (
     SetAttr,
     StatFs,
 )
-from lxfs.volfs import schema
 from lxfs.volfs import store as sql
-from lxfs.volfs.schema import (
+from lxfs.volfs.layout import (
     APPLICATION_ID,
     CHUNK_SIZE,
     PAGE_SIZE,
@@ -52,13 +49,16 @@ from lxfs.volfs.schema import (
     name_hash,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 CACHE_LIMIT = 65536  # entries per cache before it is dropped wholesale
 READDIR_BATCH = 256
 _SHM_HEADER = sql.WalIndex.HEADER  # bytes of the WAL-index header _check_others compares
 _HEAD_FIELDS = struct.Struct("=8xI4xI")  # iChange (offset 8) and mxFrame (offset 16) of that header
 _U32 = struct.Struct("=I")
 
-# readdir cookies: 1 and 2 are '.' and '..'; an entry's cookie is schema.name_hash(name).
+# readdir cookies: 1 and 2 are '.' and '..'; an entry's cookie is layout.name_hash(name).
 
 
 def process_start_time(pid: int) -> int | None:
@@ -201,9 +201,9 @@ class VolFs:
     root_ino = ROOT_INO
     create = _CreateImageOrInode()
 
-    def __init__(self, path: str, engine: Engine, db: sqlite3.Connection, readonly: bool, chunk_size: int) -> None:
+    def __init__(self, path: str, db: sqlite3.Connection, readonly: bool, chunk_size: int) -> None:
         self.path = path
-        self.engine = engine
+        self._engine: Engine | None = None
         self.readonly = readonly
         self._db = db
         # The hot path's statements run on this one cursor (Connection.execute makes a new cursor per call:
@@ -248,9 +248,14 @@ class VolFs:
         except OSError as exc:
             raise ImageError(f"{path}: cannot create: {exc.strerror}") from None
         os.close(fd)  # a new file: nothing in this process holds a lock on it yet
+        from sqlalchemy import insert
+
+        from lxfs.volfs import schema
+
         kept = sql.KeptFile.acquire(path)
         try:
-            engine, db = sql.connect(path, readonly=False, page_size=page_size)
+            db = sql.connect(path, readonly=False, page_size=page_size)
+            engine = sql.engine_on(db)
             db.execute("BEGIN IMMEDIATE")
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             now = time.time_ns()
@@ -286,7 +291,8 @@ class VolFs:
             kept.release()
             os.unlink(path)
             raise ImageError(f"{path}: cannot create image: {exc}") from None
-        fs = cls(path, engine, db, False, CHUNK_SIZE)
+        fs = cls(path, db, False, CHUNK_SIZE)
+        fs._engine = engine
         fs._db_file = kept
         fs._map_wal_index()
         fs._check_others()  # the caches' starting point, so that what follows survives the first call
@@ -323,7 +329,7 @@ class VolFs:
         try:
             if _application_id(path, header) != APPLICATION_ID:
                 raise ImageError(f"{path}: an SQLite database, but not an lxfs image")
-            engine, db = sql.connect(path, readonly=readonly)
+            db = sql.connect(path, readonly=readonly)
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
@@ -341,7 +347,7 @@ class VolFs:
         if version < 1:
             db.close()
             raise ImageError(f"{path}: damaged lxfs image (no schema version)")
-        fs = cls(path, engine, db, readonly, int(rows.get("chunk_size", CHUNK_SIZE)))
+        fs = cls(path, db, readonly, int(rows.get("chunk_size", CHUNK_SIZE)))
         try:
             fs._map_wal_index()
             if not readonly:
@@ -366,7 +372,9 @@ class VolFs:
             self._checkpointer = None
         wal, self._wal = self._wal, None
         self._db.close()
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
         # Only now, with no SQLite connection of this VolFs left: the descriptors kept on the -shm and the
         # database (sql.KeptFile: closing them earlier would drop SQLite's locks).
         if wal is not None:
@@ -374,6 +382,13 @@ class VolFs:
         if self._db_file is not None:
             self._db_file.release()
             self._db_file = None
+
+    @property
+    def engine(self) -> Engine:
+        """SQLAlchemy over this VolFs's connection, for the schema and the tools (made on first use)."""
+        if self._engine is None:
+            self._engine = sql.engine_on(self._db)
+        return self._engine
 
     def __enter__(self) -> VolFs:
         return self
