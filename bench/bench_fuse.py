@@ -39,6 +39,18 @@ NOTES = [
     " cachegrind, 2026-11-25, +-1%): ~665k at 7bf0c3d, ~560k after GETATTR/LOOKUP/CREATE replies packed with struct,"
     " no credentials for requests that check none and the VFS/VolFs hot-path changes (bench_volfs.py notes);"
     " libfuse, ctypes and libffi together are ~3% of them, the rest is the VFS, SQLite and the adapter.",
+    "",
+    "5 of those 7 requests are synchronous round trips, and on this VM (2 vCPUs, guest_halt_poll_ns=0: an idle"
+    " vCPU halts at once) waking a sleeping server cost more than serving the request: perf showed 15% of the"
+    " server's time in the context switch of its read() on /dev/fuse and 17% in the wake-up IPI of its reply."
+    " Since f5c5453 the server polls /dev/fuse for 200 us after each request before it sleeps (-o poll_us=N):"
+    " 2,095-2,450/s sleeping against 3,603-3,857/s polling, same image, alternated in one run (2026-12-06);"
+    " 50 us to 1 ms of polling gave the same. Server and client pinned to one CPU reached 6,200-6,700/s (no"
+    " IPI either way), but a server cannot choose its clients' CPU: following the caller's CPU (sched_setaffinity"
+    " from /proc/PID/stat) halved the rate, as the scheduler then moved the client away. Per request (server"
+    " wall time inside the handler, polling server): LOOKUP of a missing name 31 us in a directory whose entries"
+    " are not all cached, GETATTR 15, CREATE 59, UNLINK 55, RELEASE 9, FORGET 4; a reply that wakes the"
+    " waiting process costs 8-11 us of it, the VolFs commit of CREATE and UNLINK ~25 us each.",
 ]
 
 

@@ -3,6 +3,7 @@ fd.c): each renders one file from ProcessSource records, byte for byte as Linux 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -227,8 +228,7 @@ def render_status(task: Task) -> bytes:
         "NoNewPrivs:\t0",
         "Seccomp:\t0",
         "Seccomp_filters:\t0",
-        "Speculation_Store_Bypass:\tthread vulnerable",
-        "SpeculationIndirectBranch:\tconditional enabled",
+        *_speculation_lines(),
         f"Cpus_allowed:\t{_cpumask(task.source.system().cpus)}",
         f"Cpus_allowed_list:\t{_cpulist(task.source.system().cpus)}",
         f"Mems_allowed:\t{MEMS_ALLOWED}",
@@ -237,6 +237,26 @@ def render_status(task: Task) -> bytes:
         f"nonvoluntary_ctxt_switches:\t{nonvol}",
     ]
     return ("\n".join(lines) + "\n").encode("latin-1")
+
+
+@functools.cache
+def _speculation_lines() -> tuple[str, str]:
+    """The kernel's speculation mitigations for a task (arch_seccomp_spec_mitigations): what the host's
+    kernel reports for its CPU (e.g. 'thread vulnerable' where SSBD is per thread, 'vulnerable' on a VM
+    without it), which guests share; a task's prctl(PR_SET_SPECULATION_CTRL) is not emulated."""
+    found = {"Speculation_Store_Bypass": "thread vulnerable", "SpeculationIndirectBranch": "conditional enabled"}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.rstrip("\n").partition(":\t")
+                if key in found:
+                    found[key] = value
+    except OSError:
+        pass
+    return (
+        f"Speculation_Store_Bypass:\t{found['Speculation_Store_Bypass']}",
+        f"SpeculationIndirectBranch:\t{found['SpeculationIndirectBranch']}",
+    )
 
 
 def _cpumask(cpus: int) -> str:
