@@ -12,8 +12,19 @@
 
 static double secs(struct timeval t) { return t.tv_sec + t.tv_usec / 1e6; }
 
-static void syscalls(long n) {
-    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+static double cpu(void) {
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return secs(r.ru_utime) + secs(r.ru_stime);
+}
+
+/* Syscalls for `seconds` of CPU time, not a fixed count: time is sampled by the tick (4 ms at 250 Hz), so
+   a native loop of 400,000 getppid (~40 ms here) was ten ticks, and under load its user share won. */
+static void syscalls(double seconds) {
+    double end = cpu() + seconds;
+    do
+        for (int i = 0; i < 10000; i++) syscall(SYS_getppid);
+    while (cpu() < end);
 }
 
 static void arithmetic(long n) {
@@ -22,10 +33,11 @@ static void arithmetic(long n) {
 }
 
 int main(int argc, char **argv) {
-    long calls = argc > 1 ? atol(argv[1]) : 400000, loops = argc > 2 ? atol(argv[2]) : 60000000;
+    double seconds = argc > 1 ? atof(argv[1]) : 0.4;
+    long loops = argc > 2 ? atol(argv[2]) : 60000000;
     struct rusage a, b, c;
     getrusage(RUSAGE_SELF, &a);
-    syscalls(calls);
+    syscalls(seconds);
     getrusage(RUSAGE_SELF, &b);
     arithmetic(loops);
     getrusage(RUSAGE_SELF, &c);
@@ -49,7 +61,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        syscalls(calls);
+        syscalls(seconds / 4);
         _exit(0);
     }
     int status;
