@@ -219,6 +219,11 @@ class FuseAdapter:
         self._attr_valid = _timeout(self.options.attr_timeout)
         self._entry_valid = _timeout(self.options.entry_timeout)
         self._dirbuf = ctypes.create_string_buffer(0)
+        self._negative_entry = self._negative()
+
+    def _negative(self) -> bytes:
+        entry, entry_ns = self._entry_valid
+        return _ENTRY_OUT.pack(0, 0, entry, 0, entry_ns, 0, *[0] * 16)[: self._entry_size]
 
     # -- the one boundary: lock, credentials, errors --------------------------------------------------
 
@@ -440,6 +445,7 @@ class FuseAdapter:
         if c.proto_minor < 9:  # the replies packed here are the older, shorter structs
             self._attr_size = _COMPAT_ATTR_OUT_SIZE
             self._entry_size = _COMPAT_ENTRY_OUT_SIZE
+            self._negative_entry = self._negative()
         # The VFS clears suid/sgid on write/truncate/chown itself (as the emulator needs); without this
         # the kernel would send a chmod as the writer, which a non-owner may not do.
         if c.capable & FUSE_CAP_HANDLE_KILLPRIV:
@@ -465,7 +471,17 @@ class FuseAdapter:
     # -- lookup and attributes --------------------------------------------------------------------------
 
     def op_lookup(self, req: int, parent: int, name: bytes) -> None:
-        out = self._lookup(self._in(parent), name)
+        p = self._in(parent)
+        try:
+            out = self._lookup(p, name)
+        except FsError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            # A negative entry (node 0) the kernel keeps for the entry timeout, as it keeps positive ones:
+            # a missing name asked again (PATH searches, Python's import probing, git's lstat of paths it
+            # expects) is answered by the kernel. Names made through the mount replace it at once; ones
+            # another process makes on the image show within the timeout, as other changes do.
+            out = self._negative_entry
         reply_buf(req, out, len(out))
 
     def op_getattr(self, req: int, nodeid: int, fi: Any) -> None:

@@ -67,3 +67,37 @@ def test_writer_process_and_mount_at_once(mounted: Mounted) -> None:
         with open(os.path.join(mounted.path, "w", name), "rb") as f:
             seen[name] = f.read()
     assert seen == _expected_writer_files()
+
+
+MAKE = textwrap.dedent(
+    """
+    import os, sys
+    from lxfs.vfs.namespace import Namespace
+    from lxfs.volfs.volfs import VolFs
+    with VolFs.open(sys.argv[1]) as fs:
+        ns = Namespace(fs)
+        ns.openat(ns.context(), None, b"/" + sys.argv[2].encode(), os.O_WRONLY | os.O_CREAT, 0o644).close()
+    """
+)
+
+
+def test_missing_names_are_cached_for_the_entry_timeout_only(mounted: Mounted) -> None:
+    """The mount answers a missing name with a negative entry the kernel keeps for the entry timeout
+    (1 s): a name made through the mount is there at once, one another process makes on the image
+    within the timeout (as every other change another process makes: close-to-open coherence)."""
+    import time
+
+    mine = os.path.join(mounted.path, "mine")
+    theirs = os.path.join(mounted.path, "theirs")
+    for path in (mine, theirs):
+        assert not os.path.exists(path)
+    with open(mine, "w"):
+        pass
+    assert os.path.exists(mine)  # made through the mount after a failed lookup: at once
+    made = time.monotonic()
+    subprocess.run([sys.executable, "-c", MAKE, mounted.image, "theirs"], check=True)
+    while not os.path.exists(theirs):
+        assert time.monotonic() - made < 5, "another process's file never showed on the mount"
+        time.sleep(0.05)
+    os.unlink(theirs)
+    assert not os.path.exists(theirs)  # unlinked through the mount: gone at once
