@@ -355,8 +355,7 @@ class FuseAdapter:
 
     def _direct_getattr(self, buf: memoryview, size: int, nodeid: int, uid: int, gid: int, pid: int) -> bytes:
         flags, _, fh = _GETATTR_IN.unpack_from(buf, 40)
-        loc = self._file_at(fh).loc if flags & FUSE_GETATTR_FH else self._node(nodeid).loc
-        return self._attr_out(loc.mount.fs.getattr(loc.ino))
+        return self._getattr_out(nodeid, fh if flags & FUSE_GETATTR_FH else None)
 
     def _direct_create(self, buf: memoryview, size: int, nodeid: int, uid: int, gid: int, pid: int) -> bytes:
         self._caller(uid, gid, pid)
@@ -385,12 +384,6 @@ class FuseAdapter:
     def _direct_interrupt(self, buf: memoryview, size: int, nodeid: int, uid: int, gid: int, pid: int) -> None:
         """Nothing to interrupt: requests are served one at a time, so the kernel only interrupts ones
         already answered (libfuse would keep such an interrupt in a list for good)."""
-
-    def _file_at(self, fh: int) -> OpenFile:
-        file = self.files[fh] if 0 <= fh < len(self.files) else None
-        if file is None:
-            raise FsError(errno.EBADF)
-        return file
 
     # -- nodes ------------------------------------------------------------------------------------------
 
@@ -524,7 +517,10 @@ class FuseAdapter:
         return fh
 
     def _file(self, fi: Any) -> OpenFile:
-        file = self.files[fi.contents.fh]
+        return self._file_at(fi.contents.fh)
+
+    def _file_at(self, fh: int) -> OpenFile:
+        file = self.files[fh] if 0 <= fh < len(self.files) else None
         if file is None:
             raise FsError(errno.EBADF)
         return file
@@ -590,9 +586,13 @@ class FuseAdapter:
         return out
 
     def op_getattr(self, req: int, nodeid: int, fi: Any) -> None:
-        loc = self._file(fi).loc if fi else self._node(nodeid).loc
-        out = self._attr_out(loc.mount.fs.getattr(loc.ino))
+        out = self._getattr_out(nodeid, fi.contents.fh if fi else None)
         reply_buf(req, out, len(out))
+
+    def _getattr_out(self, nodeid: int, fh: int | None) -> bytes:
+        """fuse_attr_out of the open file ``fh`` if given (fstat of an unlinked file), else of the node."""
+        loc = self._file_at(fh).loc if fh is not None else self._node(nodeid).loc
+        return self._attr_out(loc.mount.fs.getattr(loc.ino))
 
     def op_setattr(self, req: int, nodeid: int, attr: Any, to_set: int, fi: Any) -> None:
         """One setattr request is what chmod/chown/truncate/utimensat asked for (Linux's notify_change
