@@ -240,7 +240,7 @@ def render_status(task: Task) -> bytes:
 
 
 @functools.cache
-def _speculation_lines() -> tuple[str, str]:
+def _speculation_lines() -> tuple[str, ...]:
     """The kernel's speculation mitigations for a task (arch_seccomp_spec_mitigations): what the host's
     kernel reports for its CPU (e.g. 'thread vulnerable' where SSBD is per thread, 'vulnerable' on a VM
     without it), which guests share; a task's prctl(PR_SET_SPECULATION_CTRL) is not emulated."""
@@ -253,10 +253,7 @@ def _speculation_lines() -> tuple[str, str]:
                     found[key] = value
     except OSError:
         pass
-    return (
-        f"Speculation_Store_Bypass:\t{found['Speculation_Store_Bypass']}",
-        f"SpeculationIndirectBranch:\t{found['SpeculationIndirectBranch']}",
-    )
+    return tuple(f"{key}:\t{value}" for key, value in found.items())
 
 
 def _cpumask(cpus: int) -> str:
