@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lxfs.volfs.schema import PAGE_SIZE
+from lxfs.volfs.layout import PAGE_SIZE
 from lxfs.volfs.volfs import VolFs
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

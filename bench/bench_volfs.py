@@ -3,7 +3,7 @@
 Measures create+stat+unlink ops/s, stat ops/s, sequential 1 MiB write and read MB/s of a 256 MiB file,
 random 4 KiB pread latency and an ``ls -l`` (getdents + fstatat each) of 5,000 entries; the image lives
 on disk (--dir), as a user's would. ``--page-sizes`` repeats the VolFs side per SQLite page size (the
-measurement that chose schema.PAGE_SIZE). Writes its section of bench/RESULTS.md.
+measurement that chose layout.PAGE_SIZE). Writes its section of bench/RESULTS.md.
 
     python bench/bench_volfs.py [--page-sizes 16384,32768,65536] [--runs 3] [--no-write]
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lxfs.vfs.namespace import Namespace
-from lxfs.volfs.schema import PAGE_SIZE
+from lxfs.volfs.layout import PAGE_SIZE
 from lxfs.volfs.volfs import VolFs
 
 MIB = 1024 * 1024
@@ -45,7 +45,7 @@ NOTES = [
     "- With checkpoints off the commit path the two commits of a create+stat+unlink still cost per page",
     "  byte: 227 us at 4 KiB, 229-389 us at 8 KiB, 440-552 us at 16 KiB (same SQL without the VFS),",
     "  while 1 MiB writes gain from bigger pages (4 KiB: 50-80 MB/s). Interleaved medians above: best",
-    "  product of create+stat+unlink/s and write MB/s at 8 KiB, the page size taken (lxfs/volfs/schema.py).",
+    "  product of create+stat+unlink/s and write MB/s at 8 KiB, the page size taken (lxfs/volfs/layout.py).",
     "- Random 4 KiB read inside a 128 KiB chunk: incremental blob I/O 29-32 us, fetching the chunk 49-52 us.",
     "- Cache revalidation by comparing the WAL-index header (mmap of -shm) instead of running",
     "  PRAGMA data_version (5-7 us) on every cached stat.",
@@ -294,7 +294,7 @@ def report(volfs: dict[int, dict[str, float]], host: dict[str, float], runs: int
         lines.append(f"| {key}{mark} | {cells} | {fmt(host[key])} | {ratio:.1f}x slower |")
     lines += [
         "",
-        f"Ratio: host over VolFs with the chosen page size ({PAGE_SIZE // 1024} KiB, lxfs/volfs/schema.py).",
+        f"Ratio: host over VolFs with the chosen page size ({PAGE_SIZE // 1024} KiB, lxfs/volfs/layout.py).",
         "",
         *NOTES,
         END,

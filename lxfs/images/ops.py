@@ -24,7 +24,7 @@ from lxfs.images.sink import ImageWriter
 from lxfs.images.tarsink import TarWriter, compressed_writer, compression_for
 from lxfs.images.tarsource import ArchiveError, read_tar
 from lxfs.vfs.errors import FsError
-from lxfs.volfs.layout import ImageError
+from lxfs.volfs.layout import CHUNK_SIZE, ImageError
 
 
 class ToolError(Exception):
@@ -249,7 +249,7 @@ def image_info(image_path: str | os.PathLike[str]) -> dict[str, int | str]:
             "page size": page_size,
             "pages": page_count,
             "free pages": free_pages,
-            "chunk size": int(meta.get("chunk_size", schema.CHUNK_SIZE)),
+            "chunk size": int(meta.get("chunk_size", CHUNK_SIZE)),
             "inodes": sum(counts.values()),
             "directories": counts.get(stat.S_IFDIR, 0),
             "regular files": counts.get(stat.S_IFREG, 0),

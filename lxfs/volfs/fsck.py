@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Select, and_, delete, func, insert, select, update
 
 from lxfs.volfs import schema
-from lxfs.volfs.schema import ROOT_INO, name_hash
+from lxfs.volfs.layout import CHUNK_SIZE, ROOT_INO, name_hash
 from lxfs.volfs.store import sectors
 from lxfs.volfs.volfs import VolFs, holder_alive
 
@@ -185,7 +185,7 @@ def _scan(conn: Connection, chunk_size: int, alive: Callable[[int, int, int], bo
 
 def _chunk_size(conn: Connection) -> int:
     value = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "chunk_size")).scalar()
-    return int(value) if value is not None else schema.CHUNK_SIZE
+    return int(value) if value is not None else CHUNK_SIZE
 
 
 def check(fs_or_path: VolFs | str | os.PathLike[str]) -> list[Problem]:

@@ -1,5 +1,5 @@
 """The VolFs image schema: SQLAlchemy tables (the single source of truth); its version, constants and
-ImageError live in layout.py (re-exported here), which opening an image imports without SQLAlchemy.
+ImageError live in layout.py, which opening an image imports without SQLAlchemy.
 
 An image is one SQLite file. ``PRAGMA application_id`` marks it as lxfs; ``meta`` holds the schema
 version, the filesystem uuid and the chunk size. Inode numbers are rowids; file data lives in fixed-size
@@ -21,16 +21,6 @@ from sqlalchemy import (
     Table,
     Text,
     event,
-)
-
-from lxfs.volfs.layout import (  # noqa: F401  (re-exported: the schema's version and constants)
-    APPLICATION_ID,
-    CHUNK_SIZE,
-    PAGE_SIZE,
-    ROOT_INO,
-    SCHEMA_VERSION,
-    ImageError,
-    name_hash,
 )
 
 metadata = MetaData()

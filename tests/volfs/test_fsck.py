@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lxfs.volfs import fsck
-from lxfs.volfs.schema import CHUNK_SIZE, name_hash
+from lxfs.volfs.layout import CHUNK_SIZE, name_hash
 from lxfs.volfs.volfs import VolFs, process_start_time
 
 from .conftest import NOW, new_file

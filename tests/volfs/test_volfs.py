@@ -14,7 +14,7 @@ from lxfs.linux import VOLFS_MAGIC
 from lxfs.vfs.errors import FsError
 from lxfs.vfs.interfaces import RENAME_EXCHANGE, RENAME_WHITEOUT, XATTR_CREATE, XATTR_REPLACE, SetAttr
 from lxfs.volfs import fsck
-from lxfs.volfs.schema import CHUNK_SIZE, SCHEMA_VERSION, ImageError
+from lxfs.volfs.layout import CHUNK_SIZE, SCHEMA_VERSION, ImageError
 from lxfs.volfs.volfs import VolFs
 
 from .conftest import NOW, REG, names, new_file
