@@ -118,6 +118,15 @@ FOPEN_NOFLUSH = 1 << 5
 _NO_CREDS = frozenset({"getattr", "flush", "release", "releasedir", "read", "readdir", "fsync", "fsyncdir", "statfs"})
 
 
+def _failure(what: str, exc: Exception) -> int:
+    """The errno a FUSE request that raised ``exc`` answers: FsError -> its errno, the one conversion at
+    the FUSE boundary; anything else is a bug, logged, and EIO. Call it inside the ``except`` block."""
+    if isinstance(exc, FsError):
+        return exc.errno or errno.EIO
+    log.exception("FUSE %s failed", what)
+    return errno.EIO
+
+
 class MountError(Exception):
     """A mount that cannot be made or served; the message is one line for the user."""
 
@@ -275,11 +284,8 @@ class FuseAdapter:
                     enter(req)
                 fn(req, *args)
                 return
-            except FsError as exc:  # FsError -> -errno: the one conversion at the FUSE boundary
-                err = exc.errno or errno.EIO
-            except Exception:
-                log.exception("FUSE %s failed", name)
-                err = errno.EIO
+            except Exception as exc:
+                err = _failure(name, exc)
             reply_err(req, err)
 
         return unlocked if isinstance(self.lock, contextlib.nullcontext) else locked
@@ -334,11 +340,8 @@ class FuseAdapter:
             else:
                 with self.lock:
                     out = handler(buf, size, nodeid, uid, gid, pid)
-        except FsError as exc:  # as _guard does for the callbacks
-            return _OUT_HEADER.pack(16, -(exc.errno or errno.EIO), unique)
-        except Exception:
-            log.exception("FUSE request %d failed", opcode)
-            return _OUT_HEADER.pack(16, -errno.EIO, unique)
+        except Exception as exc:
+            return _OUT_HEADER.pack(16, -_failure(f"request {opcode}", exc), unique)
         if out is None:
             return b""
         return _OUT_HEADER.pack(16 + len(out), 0, unique) + out
