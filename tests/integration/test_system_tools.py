@@ -114,14 +114,24 @@ def test_ps_shows_a_cpu_bound_process_as_running(lxfs_home: Path, tmp_path: Path
     sh = tmp_path / "sh"
     sh.symlink_to(BUSYBOX)
     if shutil.which("unshare") and os.geteuid() == 0:
-        native = subprocess.run(
-            ["unshare", "-fp", "--mount-proc", "bash", "-c", 'exec -a sh "$0" -c "$1"', str(sh), script],
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-        )
-        if native.returncode == 0:
-            assert got == native.stdout.decode()
+        # Natively the shell that forked ps is racing to wait4() while ps reads /proc: on a loaded machine
+        # (CI, both cores busy) it is sometimes still R. Each native run is one sample of that race; the
+        # emulated output must equal one of up to three.
+        samples = []
+        for _ in range(3):
+            native = subprocess.run(
+                ["unshare", "-fp", "--mount-proc", "bash", "-c", 'exec -a sh "$0" -c "$1"', str(sh), script],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+            )
+            if native.returncode != 0:
+                break
+            samples.append(native.stdout.decode())
+            if samples[-1] == got:
+                break
+        if samples:
+            assert got in samples, samples
 
 
 def test_ps_columns_are_proc_values(lxfs_home: Path) -> None:
