@@ -74,6 +74,7 @@ from lxfs.fuse_lowlevel import (
     reply_write,
     reply_xattr,
 )
+from lxfs.idmap import IdMapping
 from lxfs.linux import AT_EACCESS, AT_EMPTY_PATH, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT
 from lxfs.vfs import inode
 from lxfs.vfs.creds import Credentials
@@ -144,6 +145,8 @@ class MountOptions:
     # `lxfs mount`'s server polls /dev/fuse this long after each request before it sleeps (FuseSession.loop
     # says why); -o poll_us=0 sleeps at once. The server inside `lxfs run --mount` never polls.
     poll_us: int = 200
+    # Guest ids as host ids (`--uid-map`/`--gid-map`/`--as-guest`); None shows them unchanged.
+    ids: IdMapping | None = None
 
     def args(self) -> list[bytes]:
         fsname = self.fsname.replace("\\", "\\\\").replace(",", "\\,")  # fuse_opt's escaping
@@ -221,6 +224,9 @@ class FuseAdapter:
         # The kernel applied the caller's umask already (no FUSE_CAP_DONT_MASK): umask 0 here.
         self.ctx = ns.context(Credentials.root(), umask=0)
         self._creds: dict[tuple[int, int, tuple[int, ...]], Credentials] = {}
+        self._ids = self.options.ids
+        self._creators: dict[tuple[int, int, tuple[int, ...]], bool] = {}  # with _ids: may the caller create
+        self._may_create = True
         root = _Node(ns.root)
         root.nlookup = 1 << 62  # never forgotten
         self.nodes: dict[int, _Node] = {FUSE_ROOT_ID: root}
@@ -261,11 +267,54 @@ class FuseAdapter:
         self._caller(c.uid, c.gid, c.pid)
 
     def _caller(self, uid: int, gid: int, pid: int) -> None:
-        key = (uid, gid, _groups_of(pid) if uid else ())  # root's groups never decide anything
+        ids = self._ids
+        # root's groups never decide anything (but a mapped host root may be an ordinary guest user)
+        key = (uid, gid, _groups_of(pid) if uid or ids is not None else ())
         creds = self._creds.get(key)
         if creds is None:
-            creds = self._creds[key] = Credentials.user(*key)
+            if ids is None:
+                creds = Credentials.user(*key)
+            else:
+                creds, self._creators[key] = ids.creds(*key)
+            self._creds[key] = creds
         self.ctx.creds = creds
+        if ids is not None:
+            self._may_create = self._creators[key]
+
+    # -- guest ids on the host (idmap.py): Linux's checks on an idmapped mount, in its order ------------
+
+    def _creating(self) -> None:
+        """may_create(): a caller without guest ids creates nothing (fsuidgid_has_mapping)."""
+        if not self._may_create:
+            raise FsError(errno.EOVERFLOW)
+
+    def _changing(self, loc: Location) -> None:
+        """An inode whose owner or group has no host id is not changed, deleted or linked (may_delete,
+        may_linkat, notify_change: "inode writeback is not safe when the uid or gid are invalid")."""
+        ids = self._ids
+        if ids is not None:
+            a = loc.mount.fs.getattr(loc.ino)
+            if ids.unmapped(a.uid, a.gid):
+                raise FsError(errno.EOVERFLOW)
+
+    def _writable(self, loc: Location) -> None:
+        """inode_permission(MAY_WRITE): an inode whose owner or group has no host id is not written (its
+        mtime would write back ids the host cannot know): EACCES, for files and directories alike."""
+        try:
+            self._changing(loc)
+        except FsError:
+            raise FsError(errno.EACCES) from None
+
+    def _changing_name(self, name: bytes) -> None:
+        """_changing for ``name`` in the cwd (nothing to check when it does not exist)."""
+        if self._ids is not None:
+            try:
+                loc, _ = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
+            except FsError as exc:
+                if exc.errno == errno.ENOENT:
+                    return
+                raise
+            self._changing(loc)
 
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
         """The C callback of one request type: credentials (for the requests that check any), the lock
@@ -427,6 +476,8 @@ class FuseAdapter:
         e.ino = self._ref(parent, name, loc)
         e.generation = 0
         _fill_stat(e.attr, s)
+        if self._ids is not None:
+            e.attr.st_uid, e.attr.st_gid = self._ids.host_ids(s.st_uid, s.st_gid)
         e.attr_timeout = self.options.attr_timeout
         e.entry_timeout = self.options.entry_timeout
         return e
@@ -437,10 +488,11 @@ class FuseAdapter:
         msec, mnsec = divmod(a.mtime_ns, 1_000_000_000)
         csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
         valid, valid_ns = self._attr_valid
+        uid, gid = (a.uid, a.gid) if self._ids is None else self._ids.host_ids(a.uid, a.gid)
         out = _ATTR_OUT.pack(
             valid, valid_ns, 0,
             a.ino, a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
-            a.mode, a.nlink, a.uid, a.gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
+            a.mode, a.nlink, uid, gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
         )  # fmt: skip
         return out if self._attr_size == len(out) else out[: self._attr_size]
 
@@ -451,10 +503,11 @@ class FuseAdapter:
         csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
         entry, entry_ns = self._entry_valid
         valid, valid_ns = self._attr_valid
+        uid, gid = (a.uid, a.gid) if self._ids is None else self._ids.host_ids(a.uid, a.gid)
         out = _ENTRY_OUT.pack(
             nodeid, 0, entry, valid, entry_ns, valid_ns,
             a.ino, a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
-            a.mode, a.nlink, a.uid, a.gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
+            a.mode, a.nlink, uid, gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
         )  # fmt: skip
         return out if self._entry_size == len(out) else out[: self._entry_size]
 
@@ -606,14 +659,25 @@ class FuseAdapter:
         ns = self.ns
         a: c_stat = attr.contents
         self._cd(node.loc)
+        uid = gid = -1
+        if to_set & FUSE_SET_ATTR_UID:
+            uid = a.st_uid if self._ids is None else self._ids.guest_uid(a.st_uid)
+        if to_set & FUSE_SET_ATTR_GID:
+            gid = a.st_gid if self._ids is None else self._ids.guest_gid(a.st_gid)
+        ids = self._ids
+        if ids is not None:  # notify_change(): ids that have no host id may only be replaced
+            cur = file.loc if file is not None else node.loc
+            now = cur.mount.fs.getattr(cur.ino)
+            if (not to_set & FUSE_SET_ATTR_UID and ids.uids.to_host(now.uid) is None) or (
+                not to_set & FUSE_SET_ATTR_GID and ids.gids.to_host(now.gid) is None
+            ):
+                raise FsError(errno.EOVERFLOW)
         if to_set & FUSE_SET_ATTR_MODE:
             if file is not None:
                 file.fchmod(ctx.creds, a.st_mode & 0o7777)
             else:
                 ns.fchmodat(ctx, None, b"", a.st_mode & 0o7777, AT_EMPTY_PATH)
         if to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID):
-            uid = a.st_uid if to_set & FUSE_SET_ATTR_UID else -1
-            gid = a.st_gid if to_set & FUSE_SET_ATTR_GID else -1
             if file is not None:
                 file.fchown(ctx.creds, uid, gid)
             else:
@@ -665,18 +729,24 @@ class FuseAdapter:
 
     def op_mknod(self, req: int, parent: int, name: bytes, mode: int, rdev: int) -> None:
         p = self._in(parent)
+        self._creating()
+        self._writable(p.loc)
         self.ns.mknodat(self.ctx, None, name, mode, rdev)
         out = self._lookup(p, name)
         reply_buf(req, out, len(out))
 
     def op_mkdir(self, req: int, parent: int, name: bytes, mode: int) -> None:
         p = self._in(parent)
+        self._creating()
+        self._writable(p.loc)
         self.ns.mkdirat(self.ctx, None, name, mode)
         out = self._lookup(p, name)
         reply_buf(req, out, len(out))
 
     def op_symlink(self, req: int, target: bytes, parent: int, name: bytes) -> None:
         p = self._in(parent)
+        self._creating()
+        self._writable(p.loc)
         self.ns.symlinkat(self.ctx, target, None, name)
         out = self._lookup(p, name)
         reply_buf(req, out, len(out))
@@ -684,6 +754,9 @@ class FuseAdapter:
     def op_link(self, req: int, nodeid: int, newparent: int, newname: bytes) -> None:
         node = self._node(nodeid)
         p = self._node(newparent)
+        self._changing(node.loc)
+        self._creating()
+        self._writable(p.loc)
         self._cd(node.loc)
         target = OpenFile(self.ns, p.loc, os.O_PATH)  # the new name's directory as a dirfd
         try:
@@ -700,11 +773,15 @@ class FuseAdapter:
 
     def _unlink(self, parent: int, name: bytes) -> None:
         p = self._in(parent)
+        self._changing_name(name)
+        self._writable(p.loc)
         self.ns.unlinkat(self.ctx, None, name, 0)
         self._drop_name((p.loc, name))
 
     def op_rmdir(self, req: int, parent: int, name: bytes) -> None:
         p = self._in(parent)
+        self._changing_name(name)
+        self._writable(p.loc)
         self.ns.unlinkat(self.ctx, None, name, AT_REMOVEDIR)
         self._drop_name((p.loc, name))
         reply_err(req, 0)
@@ -712,6 +789,19 @@ class FuseAdapter:
     def op_rename(self, req: int, parent: int, name: bytes, newparent: int, newname: bytes, flags: int) -> None:
         old = self._in(parent)
         new = self._node(newparent)
+        if self._ids is not None:
+            self._changing_name(name)
+            self._writable(old.loc)
+            self._cd(new.loc)
+            try:
+                self._changing_name(newname)  # may_delete of a target that exists...
+                self.ns.resolve(self.ctx, None, newname, AT_SYMLINK_NOFOLLOW)
+            except FsError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                self._creating()  # ... may_create of one that does not
+            self._writable(new.loc)
+            self._cd(old.loc)
         target = OpenFile(self.ns, new.loc, os.O_PATH)
         try:
             self.ns.renameat2(self.ctx, None, name, target, newname, flags)
@@ -749,6 +839,8 @@ class FuseAdapter:
         node = self._node(nodeid)
         f = fi.contents
         flags = f.flags
+        if flags & (os.O_ACCMODE | os.O_TRUNC):  # may_open: O_TRUNC asks for MAY_WRITE too
+            self._writable(node.loc)
         if flags & FMODE_EXEC:
             # execve's open: exec permission, not read (do_open_execat), as the VFS's open_exec checks
             file = self.ns.open_exec(self.ctx, None, self._named(node), AT_SYMLINK_NOFOLLOW)
@@ -771,6 +863,15 @@ class FuseAdapter:
 
     def _create_out(self, parent: int, name: bytes, mode: int, flags: int) -> bytes:
         p = self._in(parent)
+        if not self._may_create:
+            try:  # may_o_create() is asked only when the name is missing
+                self.ns.resolve(self.ctx, None, name, 0)
+            except FsError as exc:
+                if exc.errno == errno.ENOENT:
+                    raise FsError(errno.EOVERFLOW) from None
+                raise
+        if self._ids is not None:
+            self._writable(p.loc)
         file = self.ns.openat(self.ctx, None, name, flags | os.O_CREAT, mode & 0o7777)
         loc = file.loc
         try:
@@ -892,8 +993,16 @@ class FuseAdapter:
     # -- extended attributes: the VFS's inode-level calls (the same ones f*xattr(2) use) -----------------
 
     def op_setxattr(self, req: int, nodeid: int, name: bytes, value: int, size: int, flags: int) -> None:
+        self._xattr_writable(self._node(nodeid).loc)
         inode.do_setxattr(self.ctx.creds, self._node(nodeid).loc, name, ctypes.string_at(value, size), flags)
         reply_err(req, 0)
+
+    def _xattr_writable(self, loc: Location) -> None:
+        """may_write_xattr(): EPERM for an inode whose owner or group has no host id."""
+        try:
+            self._changing(loc)
+        except FsError:
+            raise FsError(errno.EPERM) from None
 
     def op_getxattr(self, req: int, nodeid: int, name: bytes, size: int) -> None:
         data = inode.do_getxattr(self.ctx.creds, self._node(nodeid).loc, name, size or None)
@@ -913,6 +1022,7 @@ class FuseAdapter:
             reply_xattr(req, len(data))
 
     def op_removexattr(self, req: int, nodeid: int, name: bytes) -> None:
+        self._xattr_writable(self._node(nodeid).loc)
         inode.do_removexattr(self.ctx.creds, self._node(nodeid).loc, name)
         reply_err(req, 0)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from lxfs.idmap import IdMapping
 
 
 def conformance(
@@ -77,13 +80,40 @@ def mount(
     ] = None,
     foreground: Annotated[bool, typer.Option("--foreground", "-f", help="Stay in the foreground.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="libfuse's request log on stderr (implies -f).")] = False,
+    uid_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--uid-map",
+            metavar="GUEST:HOST:COUNT",
+            help="Guest uids GUEST.. are host uids HOST.. (repeatable; as a user namespace's uid_map). Ids"
+            " outside the map show as 65534 and cannot be chowned to; a host user outside it creates nothing.",
+        ),
+    ] = None,
+    gid_map: Annotated[
+        list[str] | None,
+        typer.Option("--gid-map", metavar="GUEST:HOST:COUNT", help="The same for group ids."),
+    ] = None,
+    as_guest: Annotated[
+        str | None,
+        typer.Option(
+            "--as-guest",
+            metavar="UID[:GID]",
+            help="Be this guest user: its files are yours and what you create is its (--uid-map UID:you:1"
+            " --gid-map GID:your group:1; GID defaults to UID).",
+        ),
+    ] = None,
 ) -> None:
     """Show IMAGE's tree (with /proc) on the host at MOUNTPOINT through FUSE; returns once it is mounted."""
     from lxfs.fuse import MountError, MountOptions
     from lxfs.fuse_mount import allow_other_permitted, serve_image
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     opts = MountOptions(fsname="lxfs:" + os.path.abspath(image), debug=debug, allow_other=allow_other_permitted())
+    try:
+        opts.ids = _id_mapping(uid_map, gid_map, as_guest)
+    except ValueError as exc:
+        err.print(f"lxfs mount: {exc}")
+        raise typer.Exit(2) from None
     for opt in ",".join(options or []).split(","):
         if opt in ("", "rw"):
             continue
@@ -102,6 +132,30 @@ def mount(
             raise typer.Exit(1) from None
         return
     raise typer.Exit(_mount_in_background(image, mountpoint, opts))
+
+
+def _id_mapping(uid_map: list[str] | None, gid_map: list[str] | None, as_guest: str | None) -> IdMapping | None:
+    """The mapping the options ask for (None: guest ids unchanged). Raises ValueError with a message."""
+    from lxfs.idmap import IdMap, IdMapping
+
+    if as_guest is not None:
+        if uid_map or gid_map:
+            raise ValueError("--as-guest is a uid and gid map of its own: give it or --uid-map/--gid-map")
+        uid, _, gid = as_guest.partition(":")
+        if not uid.isdigit() or not (gid.isdigit() or (gid == "" and ":" not in as_guest)):
+            raise ValueError(f"--as-guest {as_guest!r}: expected UID or UID:GID (guest ids), e.g. 0 or 1000:1000")
+        uid_map, gid_map = [f"{uid}:{os.geteuid()}:1"], [f"{gid or uid}:{os.getegid()}:1"]
+    if not uid_map and not gid_map:
+        return None
+    try:
+        uids = IdMap.parse(uid_map) if uid_map else IdMap.identity()
+    except ValueError as exc:
+        raise ValueError(f"--uid-map {exc}") from None
+    try:
+        gids = IdMap.parse(gid_map) if gid_map else IdMap.identity()
+    except ValueError as exc:
+        raise ValueError(f"--gid-map {exc}") from None
+    return IdMapping(uids, gids)
 
 
 def _mount_in_background(image: str, mountpoint: str, opts: object) -> int:
