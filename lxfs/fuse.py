@@ -288,33 +288,41 @@ class FuseAdapter:
         if not self._may_create:
             raise FsError(errno.EOVERFLOW)
 
-    def _changing(self, loc: Location) -> None:
-        """An inode whose owner or group has no host id is not changed, deleted or linked (may_delete,
-        may_linkat, notify_change: "inode writeback is not safe when the uid or gid are invalid")."""
+    def _unmapped(self, loc: Location) -> bool:
+        """Whether the inode's owner or group has no host id (Linux's HAS_UNMAPPED_ID)."""
         ids = self._ids
-        if ids is not None:
-            a = loc.mount.fs.getattr(loc.ino)
-            if ids.unmapped(a.uid, a.gid):
-                raise FsError(errno.EOVERFLOW)
+        if ids is None:
+            return False
+        a = loc.mount.fs.getattr(loc.ino)
+        return ids.unmapped(a.uid, a.gid)
+
+    def _changing(self, loc: Location) -> None:
+        """Such an inode is not changed, deleted or linked (may_delete, may_linkat, notify_change: "inode
+        writeback is not safe when the uid or gid are invalid")."""
+        if self._unmapped(loc):
+            raise FsError(errno.EOVERFLOW)
 
     def _writable(self, loc: Location) -> None:
-        """inode_permission(MAY_WRITE): an inode whose owner or group has no host id is not written (its
-        mtime would write back ids the host cannot know): EACCES, for files and directories alike."""
+        """inode_permission(MAY_WRITE): nor written (its mtime would write back ids the host cannot
+        know): EACCES, for files and directories alike."""
+        if self._unmapped(loc):
+            raise FsError(errno.EACCES)
+
+    def _existing(self, name: bytes, flags: int = AT_SYMLINK_NOFOLLOW) -> Location | None:
+        """What ``name`` in the cwd is, or None when it does not exist."""
         try:
-            self._changing(loc)
-        except FsError:
-            raise FsError(errno.EACCES) from None
+            return self.ns.resolve(self.ctx, None, name, flags)[0]
+        except FsError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise
 
     def _changing_name(self, name: bytes) -> None:
         """_changing for ``name`` in the cwd (nothing to check when it does not exist)."""
         if self._ids is not None:
-            try:
-                loc, _ = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
-            except FsError as exc:
-                if exc.errno == errno.ENOENT:
-                    return
-                raise
-            self._changing(loc)
+            loc = self._existing(name)
+            if loc is not None:
+                self._changing(loc)
 
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
         """The C callback of one request type: credentials (for the requests that check any), the lock
@@ -793,12 +801,10 @@ class FuseAdapter:
             self._changing_name(name)
             self._writable(old.loc)
             self._cd(new.loc)
-            try:
-                self._changing_name(newname)  # may_delete of a target that exists...
-                self.ns.resolve(self.ctx, None, newname, AT_SYMLINK_NOFOLLOW)
-            except FsError as exc:
-                if exc.errno != errno.ENOENT:
-                    raise
+            victim = self._existing(newname)
+            if victim is not None:
+                self._changing(victim)  # may_delete of a target that exists...
+            else:
                 self._creating()  # ... may_create of one that does not
             self._writable(new.loc)
             self._cd(old.loc)
@@ -863,13 +869,8 @@ class FuseAdapter:
 
     def _create_out(self, parent: int, name: bytes, mode: int, flags: int) -> bytes:
         p = self._in(parent)
-        if not self._may_create:
-            try:  # may_o_create() is asked only when the name is missing
-                self.ns.resolve(self.ctx, None, name, 0)
-            except FsError as exc:
-                if exc.errno == errno.ENOENT:
-                    raise FsError(errno.EOVERFLOW) from None
-                raise
+        if not self._may_create and self._existing(name, 0) is None:
+            raise FsError(errno.EOVERFLOW)  # may_o_create() is asked only when the name is missing
         if self._ids is not None:
             self._writable(p.loc)
         file = self.ns.openat(self.ctx, None, name, flags | os.O_CREAT, mode & 0o7777)
@@ -999,10 +1000,8 @@ class FuseAdapter:
 
     def _xattr_writable(self, loc: Location) -> None:
         """may_write_xattr(): EPERM for an inode whose owner or group has no host id."""
-        try:
-            self._changing(loc)
-        except FsError:
-            raise FsError(errno.EPERM) from None
+        if self._unmapped(loc):
+            raise FsError(errno.EPERM)
 
     def op_getxattr(self, req: int, nodeid: int, name: bytes, size: int) -> None:
         data = inode.do_getxattr(self.ctx.creds, self._node(nodeid).loc, name, size or None)
