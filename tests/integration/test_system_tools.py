@@ -85,18 +85,24 @@ def in_pty(argv: list[str], rows: int = 24, cols: int = 80, timeout: float = 120
 PS_SCRIPT = "sleep 3 & sleep 0.6; ps; echo == o; ps -o pid,ppid,stat,nice,tty,comm,args"
 
 
-def test_ps_matches_busybox_in_a_host_pid_namespace(lxfs_home: Path, tmp_path: Path) -> None:
-    if shutil.which("unshare") is None or os.geteuid() != 0:
-        pytest.skip("unshare(1) as root is needed for the native side")
-    # run through a symlink named sh with argv[0] "sh", as the guest runs /bin/sh -> busybox (comm "sh")
+def native_sh_in_pid_namespace(tmp_path: Path, script: str) -> subprocess.CompletedProcess[bytes]:
+    """busybox sh -c ``script`` natively, as pid 1 of a new pid namespace with its own /proc; run through
+    a symlink named sh with argv[0] "sh", as the guest runs /bin/sh -> busybox (comm "sh")."""
     sh = tmp_path / "sh"
-    sh.symlink_to(BUSYBOX)
-    native = subprocess.run(
-        ["unshare", "-fp", "--mount-proc", "bash", "-c", 'exec -a sh "$0" -c "$1"', str(sh), PS_SCRIPT],
+    if not sh.is_symlink():
+        sh.symlink_to(BUSYBOX)
+    return subprocess.run(
+        ["unshare", "-fp", "--mount-proc", "bash", "-c", 'exec -a sh "$0" -c "$1"', str(sh), script],
         capture_output=True,
         stdin=subprocess.DEVNULL,
         timeout=60,
     )
+
+
+def test_ps_matches_busybox_in_a_host_pid_namespace(lxfs_home: Path, tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("unshare(1) as root is needed for the native side")
+    native = native_sh_in_pid_namespace(tmp_path, PS_SCRIPT)
     if native.returncode != 0:
         pytest.skip(f"no pid namespace here: {native.stderr.decode(errors='replace').strip()}")
     got = guest(PS_SCRIPT)
@@ -111,20 +117,13 @@ def test_ps_shows_a_cpu_bound_process_as_running(lxfs_home: Path, tmp_path: Path
     script = "while :; do :; done & sleep 0.5; ps -o pid,ppid,stat,comm; kill $!"
     got = guest(script)
     assert got.splitlines()[1:] == ["    1     0 S    sh", "    2     1 R    sh", "    4     1 R    ps"]
-    sh = tmp_path / "sh"
-    sh.symlink_to(BUSYBOX)
     if shutil.which("unshare") and os.geteuid() == 0:
         # Natively the shell that forked ps is racing to wait4() while ps reads /proc: on a loaded machine
         # (CI, both cores busy) it is sometimes still R. Each native run is one sample of that race; the
         # emulated output must equal one of up to three.
         samples = []
         for _ in range(3):
-            native = subprocess.run(
-                ["unshare", "-fp", "--mount-proc", "bash", "-c", 'exec -a sh "$0" -c "$1"', str(sh), script],
-                capture_output=True,
-                stdin=subprocess.DEVNULL,
-                timeout=60,
-            )
+            native = native_sh_in_pid_namespace(tmp_path, script)
             if native.returncode != 0:
                 break
             samples.append(native.stdout.decode())
