@@ -111,6 +111,10 @@ _U64 = struct.Struct("=Q")  # fuse_forget_in.nlookup, fuse_release_in.fh
 _FORGET_ONE = struct.Struct("=QQ")  # nodeid, nlookup (after fuse_batch_forget_in: count, dummy)
 FUSE_LOOKUP, FUSE_FORGET, FUSE_GETATTR, FUSE_UNLINK, FUSE_RELEASE = 1, 2, 3, 10, 18
 FUSE_CREATE, FUSE_INTERRUPT, FUSE_BATCH_FORGET = 35, 36, 42
+_DIRECT_NAMES = {
+    FUSE_LOOKUP: "lookup", FUSE_FORGET: "forget", FUSE_GETATTR: "getattr", FUSE_UNLINK: "unlink",
+    FUSE_RELEASE: "release", FUSE_CREATE: "create", FUSE_INTERRUPT: "interrupt", FUSE_BATCH_FORGET: "forget_multi",
+}  # fmt: skip
 FUSE_GETATTR_FH = 1
 _COMPAT_ATTR_OUT_SIZE = 96  # protocol minor < 9: fuse_attr without blksize and padding
 _COMPAT_ENTRY_OUT_SIZE = 120
@@ -119,10 +123,17 @@ FOPEN_NOFLUSH = 1 << 5
 _NO_CREDS = frozenset({"getattr", "flush", "release", "releasedir", "read", "readdir", "fsync", "fsyncdir", "statfs"})
 
 
+_EIO_TEXT = os.strerror(errno.EIO)
+
+
 def _failure(what: str, exc: Exception) -> int:
     """The errno a FUSE request that raised ``exc`` answers: FsError -> its errno, the one conversion at
-    the FUSE boundary; anything else is a bug, logged, and EIO. Call it inside the ``except`` block."""
+    the FUSE boundary; anything else is a bug, logged, and EIO. An EIO that says why (the image is
+    corrupt, locked too long) is logged too: the process that gets it sees only "Input/output error".
+    Call it inside the ``except`` block."""
     if isinstance(exc, FsError):
+        if exc.errno == errno.EIO and exc.strerror != _EIO_TEXT:
+            log.warning("FUSE %s: %s", what, exc.strerror)
         return exc.errno or errno.EIO
     log.exception("FUSE %s failed", what)
     return errno.EIO
@@ -370,8 +381,8 @@ class FuseAdapter:
                 else:
                     with lock:
                         fn(*args)
-            except Exception:
-                log.exception("FUSE %s failed", name)
+            except Exception as exc:
+                _failure(name, exc)  # logged unless an ordinary errno
                 if name.startswith("forget"):
                     reply_none(args[0])
 
@@ -398,7 +409,7 @@ class FuseAdapter:
                 with self.lock:
                     out = handler(buf, size, nodeid, uid, gid, pid)
         except Exception as exc:
-            return _OUT_HEADER.pack(16, -_failure(f"request {opcode}", exc), unique)
+            return _OUT_HEADER.pack(16, -_failure(_DIRECT_NAMES.get(opcode, str(opcode)), exc), unique)
         if out is None:
             return b""
         return _OUT_HEADER.pack(16 + len(out), 0, unique) + out
@@ -594,7 +605,10 @@ class FuseAdapter:
         for fh, file in enumerate(self.files):
             if file is not None:
                 self.files[fh] = None
-                file.close()
+                try:
+                    file.close()
+                except FsError as exc:  # e.g. a corrupt image: the others are still closed
+                    _failure("release (at unmount)", exc)
         self.files.clear()
         self._free.clear()
 
@@ -1114,6 +1128,10 @@ class FuseSession:
             except OSError as exc:
                 # EAGAIN: nothing yet; ENOENT: a request the kernel took back; ENODEV: unmounted
                 if exc.errno not in (errno.EAGAIN, errno.EINTR, errno.ENOENT):
+                    if exc.errno == errno.ENODEV:
+                        log.info("%s: unmounted", self.mountpoint)
+                    else:
+                        log.error("%s: reading /dev/fuse failed (%s): unmounting", self.mountpoint, exc.strerror)
                     break
                 if not poll_ns or clock() - last >= poll_ns:
                     poller.poll(100)  # sleep until a request comes, or 0.1 s to look at stop/exited
@@ -1131,6 +1149,7 @@ class FuseSession:
                 if poll_ns:
                     last = clock()
             if fuse_session_exited(se) or (stop is not None and stop.is_set()):
+                log.info("%s: asked to stop (a signal, or the program ended): unmounting", self.mountpoint)
                 break
 
 

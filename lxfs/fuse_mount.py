@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import stat
 import subprocess
@@ -25,6 +26,8 @@ from lxfs.vfs.errors import FsError
 if TYPE_CHECKING:
     from lxfs.vfs.interfaces import Filesystem
     from lxfs.vfs.namespace import Namespace
+
+log = logging.getLogger(__name__)
 
 
 def unmount(mountpoint: str, lazy: bool = False) -> subprocess.CompletedProcess[str]:
@@ -138,6 +141,12 @@ def serve_image(
         session.mount()
         with open(pidfile, "w") as f:
             f.write(f"{os.getpid()}\n")
+        log.info(
+            "serving %s on %s (%s)",
+            os.path.abspath(image),
+            session.mountpoint,
+            "read-only" if options.readonly else "read-write",
+        )
         if ready is not None:
             ready()
         # libfuse installs its handlers (exit the loop, then unmount) only over SIG_DFL

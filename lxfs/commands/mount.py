@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -102,6 +102,15 @@ def mount(
             " --gid-map GID:your group:1; GID defaults to UID).",
         ),
     ] = None,
+    log_file: Annotated[
+        str | None,
+        typer.Option(
+            "--log",
+            metavar="FILE",
+            help="Append the server's messages to FILE: when it started and stopped, and every request that"
+            " failed with EIO and why (a corrupt or locked image). Without it a background server has no output.",
+        ),
+    ] = None,
 ) -> None:
     """Show IMAGE's tree (with /proc) on the host at MOUNTPOINT through FUSE; returns once it is mounted."""
     from lxfs.fuse import MountError, MountOptions
@@ -124,14 +133,35 @@ def mount(
         else:
             err.print(f"lxfs mount: unknown option {opt!r} (known: ro, rw, poll_us=N)")
             raise typer.Exit(2)
-    if foreground or debug:
+    log = None
+    if log_file is not None:
         try:
-            serve_image(image, mountpoint, opts)
-        except MountError as exc:
-            err.print(f"lxfs mount: {exc}")
-            raise typer.Exit(1) from None
-        return
-    raise typer.Exit(_mount_in_background(image, mountpoint, opts))
+            log = _open_log(log_file)
+        except OSError as exc:
+            err.print(f"lxfs mount: --log {log_file}: cannot open it ({exc.strerror})")
+            raise typer.Exit(2) from None
+    with log if log is not None else contextlib.nullcontext():
+        if foreground or debug:
+            try:
+                serve_image(image, mountpoint, opts)
+            except MountError as exc:
+                err.print(f"lxfs mount: {exc}")
+                raise typer.Exit(1) from None
+            return
+        raise typer.Exit(_mount_in_background(image, mountpoint, opts, log))
+
+
+def _open_log(path: str) -> TextIO:
+    """``path`` opened for appending, and the lxfs loggers writing there (a line each, with the time)."""
+    import logging
+
+    f = open(path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 (the caller's)
+    handler = logging.StreamHandler(f)
+    handler.setFormatter(logging.Formatter("%(asctime)s lxfs mount[%(process)d] %(levelname)s: %(message)s"))
+    logger = logging.getLogger("lxfs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return f
 
 
 def _id_mapping(uid_map: list[str] | None, gid_map: list[str] | None, as_guest: str | None) -> IdMapping | None:
@@ -158,8 +188,11 @@ def _id_mapping(uid_map: list[str] | None, gid_map: list[str] | None, as_guest: 
     return IdMapping(uids, gids)
 
 
-def _mount_in_background(image: str, mountpoint: str, opts: object) -> int:
-    """Fork a server that detaches once the mount is attached; report its first error, if any."""
+def _mount_in_background(image: str, mountpoint: str, opts: object, log: TextIO | None) -> int:
+    """Fork a server that detaches once the mount is attached; report its first error, if any. From
+    then on its output (libfuse's messages, a traceback) goes to ``log``, or nowhere."""
+    import logging
+
     from lxfs.fuse import MountError, MountOptions
     from lxfs.fuse_mount import serve_image
 
@@ -170,24 +203,31 @@ def _mount_in_background(image: str, mountpoint: str, opts: object) -> int:
         os.close(rfd)
         os.setsid()
         status = 0
+        to_parent = [wfd]  # emptied once the parent has its answer: the fd number may be reused then
 
         def ready() -> None:
             os.write(wfd, b"ok")
-            os.close(wfd)
+            os.close(to_parent.pop())
             null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
+            os.dup2(null, 0)
+            for fd in (1, 2):
+                os.dup2(null if log is None else log.fileno(), fd)
             os.close(null)
 
         try:
             serve_image(image, mountpoint, opts, ready)
-        except MountError as exc:
-            with contextlib.suppress(OSError):
-                os.write(wfd, f"lxfs mount: {exc}".encode())
-            status = 1
-        except BaseException as exc:  # the parent prints it; a daemon has no terminal
-            with contextlib.suppress(OSError):
-                os.write(wfd, f"lxfs mount: server failed: {type(exc).__name__}: {exc}".encode())
+        except BaseException as exc:  # the parent prints it (before ready), the log has it (after)
+            if isinstance(exc, MountError):
+                text = f"lxfs mount: {exc}"
+                if log is not None:
+                    logging.getLogger("lxfs").error("%s", text)
+            else:
+                text = f"lxfs mount: server failed: {type(exc).__name__}: {exc}"
+                if log is not None or not to_parent:
+                    logging.getLogger("lxfs").exception("server failed")
+            if to_parent:
+                with contextlib.suppress(OSError):
+                    os.write(wfd, text.encode())
             status = 1
         os._exit(status)
     os.close(wfd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import time
@@ -171,3 +172,63 @@ def test_umount_of_busy_mount_says_busy(mounted: Mounted) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _corrupt_under_the_server(image: str) -> None:
+    """Garble every B-tree page but the schema's, then commit from another connection so that the
+    server rereads the database at its next request."""
+    import sqlite3
+
+    db = sqlite3.connect(image)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    (pages,) = db.execute("PRAGMA page_count").fetchone()
+    db.close()
+    with open(image, "r+b") as f:
+        for page in range(1, pages):
+            f.seek(page * page_size + 8)
+            f.write(b"\xa5" * 64)
+    db = sqlite3.connect(image)
+    db.execute("PRAGMA user_version = 7")  # page 1 only, which is intact
+    db.commit()
+    db.close()
+
+
+def test_log_has_the_server_life_and_why_requests_failed(tmp_path: object) -> None:
+    from lxfs.volfs.volfs import VolFs
+
+    base = str(tmp_path)
+    image, mp, log = os.path.join(base, "i.img"), os.path.join(base, "mnt"), os.path.join(base, "server.log")
+    VolFs.create(image).close()
+    os.mkdir(mp)
+    lxfs("mount", "--log", log, image, mp)
+    try:
+        os.mkdir(os.path.join(mp, "d"))
+        for i in range(200):
+            with open(os.path.join(mp, "d", f"f{i}"), "w") as f:
+                f.write("x" * i)
+        _corrupt_under_the_server(image)
+        time.sleep(1.2)  # past the attribute and entry timeouts: the kernel asks the server again
+        with pytest.raises(OSError) as exc:
+            os.listdir(os.path.join(mp, "d"))
+        assert exc.value.errno == errno.EIO
+    finally:
+        lxfs("umount", mp)
+    with open(log) as f:
+        lines = f.read().splitlines()
+    pid = r"lxfs mount\[\d+\]"
+    assert re.fullmatch(rf"\S+ \S+ {pid} INFO: serving {re.escape(image)} on {re.escape(mp)} \(read-write\)", lines[0])
+    assert any(
+        re.fullmatch(rf"\S+ \S+ {pid} WARNING: FUSE \w+: lxfs image: database disk image is malformed", li)
+        for li in lines
+    )
+    assert any(re.fullmatch(rf"\S+ \S+ {pid} INFO: {re.escape(mp)}: unmounted", li) for li in lines)
+    assert not any("Traceback" in li for li in lines)
+
+
+def test_log_that_cannot_be_opened(mounted: Mounted) -> None:
+    mounted.umount()
+    res = lxfs("mount", "--log", "/nonexistent/server.log", mounted.image, mounted.path, check=False)
+    assert res.returncode == 2
+    assert "--log /nonexistent/server.log: cannot open it (No such file or directory)" in _error(res)
+    assert mounted_source(mounted.path) is None
