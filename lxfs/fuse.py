@@ -67,6 +67,7 @@ from lxfs.fuse_lowlevel import (
     fuse_set_signal_handlers,
     reply_buf,
     reply_err,
+    reply_lseek,
     reply_none,
     reply_open,
     reply_readlink,
@@ -120,7 +121,9 @@ _COMPAT_ATTR_OUT_SIZE = 96  # protocol minor < 9: fuse_attr without blksize and 
 _COMPAT_ENTRY_OUT_SIZE = 120
 FOPEN_NOFLUSH = 1 << 5
 # Requests that check no permission (the kernel did, or there is nothing to check): no credentials to set.
-_NO_CREDS = frozenset({"getattr", "flush", "release", "releasedir", "read", "readdir", "fsync", "fsyncdir", "statfs"})
+_NO_CREDS = frozenset(
+    {"getattr", "flush", "release", "releasedir", "read", "readdir", "fsync", "fsyncdir", "statfs", "lseek"}
+)
 
 
 _EIO_TEXT = os.strerror(errno.EIO)
@@ -919,6 +922,15 @@ class FuseAdapter:
         self._free.append(fh)
         if file is not None:
             file.close()
+
+    def op_fallocate(self, req: int, nodeid: int, mode: int, offset: int, length: int, fi: Any) -> None:
+        self._file(fi).fallocate(mode, offset, length, self.ctx.creds)
+        reply_err(req, 0)
+
+    def op_lseek(self, req: int, nodeid: int, offset: int, whence: int, fi: Any) -> None:
+        """SEEK_DATA/SEEK_HOLE (the kernel does the other whences): the holes VolFs knows, as the guest
+        sees them."""
+        reply_lseek(req, self._file(fi).lseek(offset, whence))
 
     def op_fsync(self, req: int, nodeid: int, datasync: int, fi: Any) -> None:
         self._file(fi).fsync(bool(datasync))

@@ -97,10 +97,10 @@ LL_OPS: list[tuple[str, Any]] = [
     ("retrieve_reply", c_void_p),
     ("forget_multi", _F(None, req_t, c_size_t, POINTER(ForgetData))),
     ("flock", c_void_p),
-    ("fallocate", c_void_p),
+    ("fallocate", _F(None, req_t, ino_t, c_int, c_int64, c_int64, fi_p)),
     ("readdirplus", _F(None, req_t, ino_t, c_size_t, c_int64, fi_p)),
     ("copy_file_range", c_void_p),
-    ("lseek", c_void_p),
+    ("lseek", _F(None, req_t, ino_t, c_int64, c_int, fi_p)),
 ]
 
 
@@ -146,6 +146,7 @@ reply_write = bind("fuse_reply_write", c_int, req_t, c_size_t)
 reply_buf = bind("fuse_reply_buf", c_int, req_t, c_char_p, c_size_t)
 reply_statfs = bind("fuse_reply_statfs", c_int, req_t, POINTER(c_statvfs))
 reply_xattr = bind("fuse_reply_xattr", c_int, req_t, c_size_t)
+reply_lseek = bind("fuse_reply_lseek", c_int, req_t, c_int64)
 add_direntry_plus = bind(
     "fuse_add_direntry_plus", c_size_t, req_t, c_void_p, c_size_t, c_char_p, POINTER(EntryParam), c_int64
 )

@@ -61,9 +61,6 @@ F_SETLEASE, F_GETLEASE, F_NOTIFY = 1024, 1025, 1026
 F_DUPFD_CLOEXEC = 1030
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 F_ADD_SEALS, F_GET_SEALS = 1033, 1034
-FALLOC_FL_KEEP_SIZE = 0x01
-FALLOC_FL_PUNCH_HOLE = 0x02
-FALLOC_FL_ZERO_RANGE = 0x10
 CLOSE_RANGE_UNSHARE = 2
 CLOSE_RANGE_CLOEXEC = 4
 RESOLVE_ALL = 0x3F  # RESOLVE_NO_XDEV .. RESOLVE_CACHED
@@ -872,37 +869,7 @@ def sys_ftruncate(task: Task, fd: int, length: int) -> int:
 
 @syscall("fallocate", "fd", "hex", "long", "long")
 def sys_fallocate(task: Task, fd: int, mode: int, offset: int, length: int) -> int:
-    file = get_file(task, fd)
-    mode = s32(mode)
-    off, ln = s64(offset), s64(length)
-    if off < 0 or ln <= 0:
-        raise FsError(errno.EINVAL)
-    if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE):
-        raise FsError(errno.EOPNOTSUPP)
-    if mode & FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
-        raise FsError(errno.EOPNOTSUPP)
-    if not file.writable:
-        raise FsError(errno.EBADF)
-    if file.ops is not None and not file.ops.seekable:
-        raise FsError(errno.ESPIPE)
-    st = file.stat()
-    if stat.S_ISDIR(st.st_mode):
-        raise FsError(errno.EISDIR)
-    if not stat.S_ISREG(st.st_mode):
-        raise FsError(errno.ENODEV)
-    if off + ln > (1 << 63) - 1:
-        raise FsError(errno.EFBIG)
-    creds = ctx_of(task).creds
-    if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE):
-        end = min(off + ln, st.st_size) if mode & FALLOC_FL_KEEP_SIZE else off + ln
-        pos = off
-        while pos < end:
-            n = min(end - pos, 1 << 20)
-            file.pwrite(bytes(n), pos, creds)
-            pos += n
-        return 0
-    if not mode & FALLOC_FL_KEEP_SIZE and off + ln > st.st_size:
-        file.truncate(off + ln, creds)
+    get_file(task, fd).fallocate(s32(mode), s64(offset), s64(length), ctx_of(task).creds)
     return 0
 
 

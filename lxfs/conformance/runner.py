@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from lxfs.conformance.groups import (
+    fallocate,
     hardlinks,
     largefile,
     namespace,
@@ -34,6 +35,7 @@ _MODULES: tuple[ModuleType, ...] = (
     hardlinks,
     open_unlinked,
     truncate,
+    fallocate,
     xattrs,
     readdir,
     largefile,

@@ -30,6 +30,15 @@ _NOT_STATUS = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
 O_PATH = os.O_PATH
 MAX_RW = 0x7FFFF000  # MAX_RW_COUNT
 MAX_OFF = (1 << 63) - 1
+# include/uapi/linux/falloc.h: the modes (FALLOC_FL_MODE_MASK) and the one flag, KEEP_SIZE
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+FALLOC_FL_COLLAPSE_RANGE = 0x08
+FALLOC_FL_ZERO_RANGE = 0x10
+FALLOC_FL_INSERT_RANGE = 0x20
+FALLOC_FL_UNSHARE_RANGE = 0x40
+FALLOC_FL_WRITE_ZEROES = 0x80
+_ZERO_PIECE = 1 << 20  # fallocate writes its zeros this much at a time
 # include/uapi/asm-generic/ioctls.h
 FIONREAD = 0x541B
 FIONBIO = 0x5421
@@ -283,6 +292,78 @@ class OpenFile:
         if not stat.S_ISREG(attr.mode) or not self.writable or self.ops is not None:
             raise FsError(errno.EINVAL)
         inode.do_truncate(creds or self.creds, loc, attr, size, always_times=True)
+
+    def fallocate(self, mode: int, offset: int, length: int, creds: Credentials | None = None) -> None:
+        """fallocate(2): vfs_fallocate()'s checks in Linux's order, then what a sparse filesystem does:
+        allocating reserves nothing (a grown file gets a hole, as ftruncate gives), PUNCH_HOLE and
+        ZERO_RANGE make the range read as zeros (zeros are written over the data in it; holes stay
+        holes). COLLAPSE/INSERT/UNSHARE_RANGE and WRITE_ZEROES are EOPNOTSUPP, as on tmpfs. Times
+        change and suid/sgid go as for a write (file_modified)."""
+        self._check_io()
+        if offset < 0 or length <= 0:
+            raise FsError(errno.EINVAL)
+        known = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE
+        known |= FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES
+        if mode & ~(known | FALLOC_FL_KEEP_SIZE):
+            raise FsError(errno.EOPNOTSUPP)
+        op = mode & known
+        if op in (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_WRITE_ZEROES):
+            if mode & FALLOC_FL_KEEP_SIZE:
+                raise FsError(errno.EOPNOTSUPP)
+        elif op == FALLOC_FL_PUNCH_HOLE:
+            if not mode & FALLOC_FL_KEEP_SIZE:
+                raise FsError(errno.EOPNOTSUPP)
+        elif op not in (0, FALLOC_FL_ZERO_RANGE, FALLOC_FL_UNSHARE_RANGE):
+            raise FsError(errno.EOPNOTSUPP)  # more than one mode
+        if not self.writable:
+            raise FsError(errno.EBADF)
+        loc = self.loc
+        fs = loc.mount.fs
+        attr = fs.getattr(loc.ino)
+        fmt = stat.S_IFMT(attr.mode)
+        if fmt == stat.S_IFIFO:
+            raise FsError(errno.ESPIPE)
+        if fmt == stat.S_IFDIR:
+            raise FsError(errno.EISDIR)
+        if fmt not in (stat.S_IFREG, stat.S_IFBLK):
+            raise FsError(errno.ENODEV)
+        end = offset + length
+        if end > MAX_OFF:
+            raise FsError(errno.EFBIG)
+        if self.ops is not None or op not in (0, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE):
+            raise FsError(errno.EOPNOTSUPP)  # no f_op->fallocate (a device, /proc), or a mode we lack
+        with fs.transaction():
+            attr = fs.getattr(loc.ino)
+            if op:
+                self._zero_range(offset, min(end, attr.size))
+            now = inode.now_ns()
+            changes = SetAttr(mtime_ns=now, ctime_ns=now, mode=perm.kill_privs_mode(attr, creds or self.creds))
+            if not mode & FALLOC_FL_KEEP_SIZE and end > attr.size:
+                changes.size = end
+            fs.setattr(loc.ino, changes)
+
+    def _zero_range(self, start: int, end: int) -> None:
+        """Zeros over the data in [start, end), skipping holes where the filesystem knows them."""
+        fs = self.loc.mount.fs
+        ino = self.loc.ino
+        seek = getattr(fs, "seek_data", None)
+        pos = start
+        while pos < end:
+            stop = end
+            if seek is not None:
+                try:
+                    pos = seek(ino, pos, os.SEEK_DATA)
+                except FsError as exc:
+                    if exc.errno == errno.ENXIO:
+                        return  # only holes from here on
+                    raise
+                if pos >= end:
+                    return
+                stop = min(seek(ino, pos, os.SEEK_HOLE), end)
+            while pos < stop:
+                n = min(stop - pos, _ZERO_PIECE)
+                fs.write(ino, pos, bytes(n))
+                pos += n
 
     def fsync(self, datasync: bool = False) -> None:
         self._check_io()

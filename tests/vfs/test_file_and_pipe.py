@@ -203,3 +203,40 @@ def test_fifo_open_retried_many_times_counts_once(ns: Namespace) -> None:
     _err(errno.EPIPE, w.write, b"x")  # no reader is waiting any more
     w.close()
     reader.release()
+
+
+@pytest.mark.parametrize("store", ["tmpfs", "volfs"])
+def test_fallocate_zero_range_and_what_has_no_fallocate(store: str, tmp_path: object) -> None:
+    """What the conformance suite cannot compare with tmpfs (which has no ZERO_RANGE): ZERO_RANGE as ext4
+    does it, and EOPNOTSUPP for files without f_op->fallocate. The rest: lxfs/conformance/groups/fallocate.py."""
+    from devfs.registry import Devices
+    from lxfs.vfs.file import FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE
+    from lxfs.volfs.volfs import VolFs
+
+    fs = TmpFs() if store == "tmpfs" else VolFs.create(os.path.join(str(tmp_path), "i.lxfs"))
+    ns = Namespace(fs, Devices())
+    ctx = ns.context()
+    f = ns.openat(ctx, None, b"/f", os.O_CREAT | os.O_RDWR, 0o644)
+    chunk = 128 << 10
+    f.pwrite(b"x" * (3 * chunk), 0)
+    f.fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, chunk - 2, chunk + 4)
+    assert f.pread(3 * chunk, 0) == b"x" * (chunk - 2) + bytes(chunk + 4) + b"x" * (chunk - 2)
+    f.fallocate(FALLOC_FL_ZERO_RANGE, 3 * chunk - 1, 10)  # without KEEP_SIZE: zeros up to the new end
+    assert f.stat().st_size == 3 * chunk + 9
+    assert f.pread(12, 3 * chunk - 2) == b"x" + bytes(10)
+    _err(errno.EOPNOTSUPP, f.fallocate, FALLOC_FL_COLLAPSE_RANGE, 0, chunk)
+    _err(errno.EOPNOTSUPP, f.fallocate, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, 0, chunk)
+    _err(errno.EOPNOTSUPP, f.fallocate, FALLOC_FL_ZERO_RANGE | FALLOC_FL_COLLAPSE_RANGE, 0, chunk)
+    _err(errno.EFBIG, f.fallocate, 0, 1 << 62, 1 << 62)
+    f.close()
+    ns.mkdirat(ctx, None, b"/d", 0o755)
+    d = ns.openat(ctx, None, b"/d", os.O_RDONLY | os.O_DIRECTORY)
+    _err(errno.EBADF, d.fallocate, 0, 0, 1)  # a directory is never open for writing
+    d.close()
+    ns.mknodat(ctx, None, b"/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    null = ns.openat(ctx, None, b"/null", os.O_WRONLY)
+    _err(errno.ENODEV, null.fallocate, 0, 0, 1)
+    null.close()
+    ctx.release()
+    if store == "volfs":
+        fs.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from lxfs.conformance.model import Tester, read_file, write_file
+from lxfs.conformance.model import Tester, errno_name, read_file, write_file
 
 MIB = 1 << 20
 
@@ -61,5 +61,36 @@ def run(t: Tester) -> None:
             lambda: (os.pwrite(fd, data, 12345), os.pread(fd, len(data), 12345) == data)[1],
         )
         t.expect("bytes_before_unaligned_write_are_zero", b"\0" * 16, lambda: os.pread(fd, 16, 12345 - 16))
+    finally:
+        os.close(fd)
+
+    # SEEK_DATA/SEEK_HOLE over extents aligned to 128 KiB (a VolFs chunk; tmpfs and ext4 track finer)
+    fd = os.open(p("extents"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        ext = 128 << 10
+        os.pwrite(fd, b"d" * ext, 0)
+        os.pwrite(fd, b"d" * ext, MIB)
+        os.ftruncate(fd, 3 * MIB)
+
+        def seek(offset: int, whence: int) -> int | str:
+            try:
+                return os.lseek(fd, offset, whence)
+            except OSError as exc:
+                return errno_name(exc.errno)
+
+        t.expect(
+            "seek_hole_and_data_find_the_extents",
+            [0, ext, MIB, MIB, MIB + ext, 2 * MIB, "ENXIO", "ENXIO"],
+            lambda: [
+                seek(0, os.SEEK_DATA),
+                seek(0, os.SEEK_HOLE),
+                seek(ext + 5, os.SEEK_DATA),
+                seek(MIB, os.SEEK_DATA),
+                seek(MIB + 1, os.SEEK_HOLE),
+                seek(2 * MIB, os.SEEK_HOLE),
+                seek(2 * MIB, os.SEEK_DATA),
+                seek(3 * MIB, os.SEEK_HOLE),
+            ],
+        )
     finally:
         os.close(fd)

@@ -104,6 +104,19 @@ int main(int argc, char **argv) {
     T(fallocate(fd, 0, -1, 10));
     T(fallocate(fd, 0, 0, 0));
     T(fallocate(ro, 0, 0, 10));
+    T(pwrite(fd, "abcdefghij", 10, 0));
+    T(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2, 3));
+    T(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 2, 3));
+    T(fallocate(fd, 0x1000, 0, 10));
+    int ap = open("data", O_WRONLY | O_APPEND);
+    T(fallocate(ap, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 6, 1));
+    close(ap);
+    T(fstat(fd, &st) == 0 ? st.st_size : -2);
+    memset(buf, '?', 10);
+    T(pread(fd, buf, 10, 0));
+    for (int i = 0; i < 10; i++)
+        printf("%c", buf[i] ? buf[i] : '0');
+    printf("\n");
     T(fsync(fd));
     T(fdatasync(fd));
     T(syncfs(fd));
