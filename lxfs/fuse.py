@@ -85,7 +85,7 @@ from lxfs.vfs.interfaces import Attr
 from lxfs.vfs.stat import Stat
 
 if TYPE_CHECKING:
-    from lxfs.vfs.namespace import Location, Namespace
+    from lxfs.vfs.namespace import Location, Mount, Namespace
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ _DIRECT_NAMES = {
     FUSE_RELEASE: "release", FUSE_CREATE: "create", FUSE_INTERRUPT: "interrupt", FUSE_BATCH_FORGET: "forget_multi",
 }  # fmt: skip
 FUSE_GETATTR_FH = 1
+_INO_BITS = 48  # inode numbers of filesystems other than the image's: index << 48 | ino (FuseAdapter._ino)
+_INO_MASK = (1 << _INO_BITS) - 1
 _COMPAT_ATTR_OUT_SIZE = 96  # protocol minor < 9: fuse_attr without blksize and padding
 _COMPAT_ENTRY_OUT_SIZE = 120
 FOPEN_NOFLUSH = 1 << 5
@@ -258,6 +260,7 @@ class FuseAdapter:
         self._entry_valid = _timeout(self.options.entry_timeout)
         self._dirbuf = ctypes.create_string_buffer(0)
         self._negative_entry = self._negative()
+        self._root_fs = ns.root.mount.fs  # its inode numbers are shown as they are (_ino)
         self._direct_ok = False  # until INIT (which libfuse answers) told the protocol version
         self._direct: dict[int, Callable[[memoryview, int, int, int, int, int], bytes | None]] = {
             FUSE_LOOKUP: self._direct_lookup,
@@ -498,14 +501,26 @@ class FuseAdapter:
         e.ino = self._ref(parent, name, loc)
         e.generation = 0
         _fill_stat(e.attr, s)
+        e.attr.st_ino = self._ino(loc.mount, s.st_ino)
         if self._ids is not None:
             e.attr.st_uid, e.attr.st_gid = self._ids.host_ids(s.st_uid, s.st_gid)
         e.attr_timeout = self.options.attr_timeout
         e.entry_timeout = self.options.entry_timeout
         return e
 
-    def _attr_out(self, a: Attr) -> bytes:
-        """struct fuse_attr_out for ``a`` (what fuse_reply_attr sends)."""
+    def _ino(self, mount: Mount, ino: int) -> int:
+        """The st_ino shown for inode ``ino`` on ``mount``. The image's own (the root filesystem's) are shown
+        as they are. The mount has one st_dev for everything in it, while the guest sees /proc, /dev,
+        /dev/pts, /dev/shm and whatever it mounts on a st_dev each, with inode numbers from 1 like the
+        image's: shown as they are, the same (st_dev, st_ino) would name unrelated files, and find reports
+        loops, du and cp -a take them for hard links. So those carry the minor of the st_dev the guest
+        sees for them in the top 16 bits, as overlayfs's xino keeps a layer's index there."""
+        if mount.fs is self._root_fs:
+            return ino
+        return ((os.minor(mount.dev) & 0xFFFF) << _INO_BITS) | (ino & _INO_MASK)
+
+    def _attr_out(self, a: Attr, mount: Mount) -> bytes:
+        """struct fuse_attr_out for ``a``, an inode on ``mount`` (what fuse_reply_attr sends)."""
         asec, ansec = divmod(a.atime_ns, 1_000_000_000)
         msec, mnsec = divmod(a.mtime_ns, 1_000_000_000)
         csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
@@ -513,13 +528,15 @@ class FuseAdapter:
         uid, gid = (a.uid, a.gid) if self._ids is None else self._ids.host_ids(a.uid, a.gid)
         out = _ATTR_OUT.pack(
             valid, valid_ns, 0,
-            a.ino, a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
+            a.ino if mount.fs is self._root_fs else self._ino(mount, a.ino),
+            a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
             a.mode, a.nlink, uid, gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
         )  # fmt: skip
         return out if self._attr_size == len(out) else out[: self._attr_size]
 
-    def _entry_out(self, nodeid: int, a: Attr) -> bytes:
-        """struct fuse_entry_out for node ``nodeid`` with attributes ``a`` (what fuse_reply_entry sends)."""
+    def _entry_out(self, nodeid: int, a: Attr, mount: Mount) -> bytes:
+        """struct fuse_entry_out for node ``nodeid``, an inode on ``mount`` with attributes ``a`` (what
+        fuse_reply_entry sends)."""
         asec, ansec = divmod(a.atime_ns, 1_000_000_000)
         msec, mnsec = divmod(a.mtime_ns, 1_000_000_000)
         csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
@@ -528,7 +545,8 @@ class FuseAdapter:
         uid, gid = (a.uid, a.gid) if self._ids is None else self._ids.host_ids(a.uid, a.gid)
         out = _ENTRY_OUT.pack(
             nodeid, 0, entry, valid, entry_ns, valid_ns,
-            a.ino, a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
+            a.ino if mount.fs is self._root_fs else self._ino(mount, a.ino),
+            a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
             a.mode, a.nlink, uid, gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
         )  # fmt: skip
         return out if self._entry_size == len(out) else out[: self._entry_size]
@@ -536,7 +554,7 @@ class FuseAdapter:
     def _lookup(self, parent: _Node, name: bytes) -> bytes:
         """The fuse_entry_out of ``name`` in ``parent`` (the cwd), counting the kernel's reference."""
         loc, attr = self.ns.resolve(self.ctx, None, name, AT_SYMLINK_NOFOLLOW)
-        return self._entry_out(self._ref(parent, name, loc), attr)
+        return self._entry_out(self._ref(parent, name, loc), attr, loc.mount)
 
     def _forget(self, nodeid: int, n: int) -> None:
         node = self.nodes.get(nodeid)
@@ -673,7 +691,7 @@ class FuseAdapter:
     def _getattr_out(self, nodeid: int, fh: int | None) -> bytes:
         """fuse_attr_out of the open file ``fh`` if given (fstat of an unlinked file), else of the node."""
         loc = self._file_at(fh).loc if fh is not None else self._node(nodeid).loc
-        return self._attr_out(loc.mount.fs.getattr(loc.ino))
+        return self._attr_out(loc.mount.fs.getattr(loc.ino), loc.mount)
 
     def op_setattr(self, req: int, nodeid: int, attr: Any, to_set: int, fi: Any) -> None:
         """One setattr request is what chmod/chown/truncate/utimensat asked for (Linux's notify_change
@@ -724,7 +742,7 @@ class FuseAdapter:
             else:
                 ns.utimensat(ctx, None, b"", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
         loc = file.loc if file is not None else node.loc
-        out = self._attr_out(loc.mount.fs.getattr(loc.ino))
+        out = self._attr_out(loc.mount.fs.getattr(loc.ino), loc.mount)
         reply_buf(req, out, len(out))
 
     def op_access(self, req: int, nodeid: int, mask: int) -> None:
@@ -894,7 +912,7 @@ class FuseAdapter:
         loc = file.loc
         try:
             nodeid = self._ref(p, name, loc)
-            entry = self._entry_out(nodeid, loc.mount.fs.getattr(loc.ino))
+            entry = self._entry_out(nodeid, loc.mount.fs.getattr(loc.ino), loc.mount)
         except BaseException:
             file.close()
             raise
@@ -952,13 +970,14 @@ class FuseAdapter:
         base = ctypes.addressof(buf)
         used = 0
         st = self._stat
+        mount = file.loc.mount  # every entry's d_ino is of the directory's filesystem, as in Linux
         full = False
         while not full:
             entries = file.getdents(_DIRENT_BATCH)
             if not entries:
                 break
             for e in entries:
-                st.st_ino = e.ino
+                st.st_ino = self._ino(mount, e.ino)
                 st.st_mode = e.dtype << 12
                 n = add_direntry(req, base + used, size - used, e.name, st, e.offset)
                 if n > size - used:
@@ -983,6 +1002,7 @@ class FuseAdapter:
         ctx = self.ctx
         self._cd(dir_node.loc)
         resolve = self.ns.resolve
+        dir_mount = file.loc.mount
         full = False
         while not full:
             entries = file.getdents(_DIRENT_BATCH)
@@ -1000,7 +1020,7 @@ class FuseAdapter:
                         entry = self._entry_for(dir_node, e.name, loc, Stat.from_attr(attr, loc.mount.dev))
                         taken = entry.ino
                 if not taken:
-                    bare.attr.st_ino = e.ino
+                    bare.attr.st_ino = self._ino(dir_mount, e.ino)
                     bare.attr.st_mode = e.dtype << 12
                 n = add_direntry_plus(req, base + used, size - used, e.name, entry, e.offset)
                 if n > size - used:

@@ -65,3 +65,42 @@ def test_dev_nodes_and_dev_shm_through_the_mount(initialised: Mounted) -> None:
     # host device nodes on a FUSE mount are never opened (nodev): the host's kernel refuses
     with pytest.raises(PermissionError):
         os.open(os.path.join(dev, "null"), os.O_RDONLY)
+
+
+def test_inode_numbers_are_unique_across_the_filesystems_in_the_mount(initialised: Mounted) -> None:
+    """The mount is one st_dev; /proc, /dev, /dev/pts and /dev/shm are filesystems of their own whose
+    inode numbers start at 1 like the image's. Every file keeps a (st_dev, st_ino) of its own, the image's
+    files show the image's inode numbers, and readdir's d_ino agrees with stat's."""
+    from lxfs.vfs.namespace import Namespace
+    from lxfs.volfs.volfs import VolFs
+
+    mp = initialised.path
+    with open(os.path.join(mp, "etc", "f"), "w") as f:
+        f.write("x")
+    os.link(os.path.join(mp, "etc", "f"), os.path.join(mp, "etc", "f.link"))
+    with open(os.path.join(mp, "dev", "shm", "seg"), "w") as f:
+        f.write("x")
+    owner: dict[tuple[int, int], str] = {}
+    for top in ("", "proc", "dev", "dev/pts", "dev/shm", "etc"):
+        where = os.path.join(mp, top)
+        st = os.stat(where)
+        assert owner.setdefault((st.st_dev, st.st_ino), top) == top
+        for entry in os.scandir(where):
+            path = os.path.join(top, entry.name)
+            if path in ("proc", "dev", "dev/pts", "dev/shm", "etc", "etc/f.link"):
+                continue  # mount points and etc are walked themselves; a hard link shares its inode
+            st = entry.stat(follow_symlinks=False)
+            assert owner.setdefault((st.st_dev, st.st_ino), path) == path
+            assert entry.inode() == st.st_ino, path
+    assert len(owner) > 30
+    links = [os.stat(os.path.join(mp, "etc", n)) for n in ("f", "f.link")]
+    assert links[0].st_ino == links[1].st_ino and links[0].st_nlink == 2
+    for tool in (["find", mp], ["du", "-s", mp]):
+        res = subprocess.run(tool, capture_output=True, text=True, check=False)
+        assert (res.returncode, res.stderr) == (0, ""), tool
+    with VolFs.open(initialised.image, readonly=True) as fs:  # the image's numbers, as the guest sees them
+        ns = Namespace(fs)
+        ctx = ns.context()
+        for name in ("", "etc", "etc/f", "bin", "tmp"):
+            assert os.lstat(os.path.join(mp, name)).st_ino == ns.fstatat(ctx, None, b"/" + name.encode()).st_ino
+        ctx.release()
