@@ -117,7 +117,7 @@ _DIRECT_NAMES = {
     FUSE_RELEASE: "release", FUSE_CREATE: "create", FUSE_INTERRUPT: "interrupt", FUSE_BATCH_FORGET: "forget_multi",
 }  # fmt: skip
 FUSE_GETATTR_FH = 1
-_INO_BITS = 48  # inode numbers of filesystems other than the image's: index << 48 | ino (FuseAdapter._ino)
+_INO_BITS = 48  # inodes of filesystems other than the image's: minor of their guest st_dev << 48 | ino (_ino)
 _INO_MASK = (1 << _INO_BITS) - 1
 _COMPAT_ATTR_OUT_SIZE = 96  # protocol minor < 9: fuse_attr without blksize and padding
 _COMPAT_ENTRY_OUT_SIZE = 120
