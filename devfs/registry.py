@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Callable
 
 from devfs.devices import HostTerminal, MemDevice, RandomDevice
@@ -115,9 +116,12 @@ def shmem_defaults(fs: TmpFs) -> None:
     fs.max_blocks = fs.max_inodes = SystemInfo().mem_total // 4096 // 2
 
 
-def make_devtmpfs(now_ns: int = 0) -> TmpFs:
+def make_devtmpfs(now_ns: int | None = None) -> TmpFs:
     """/dev as devtmpfs populates it: the standard nodes, the /proc/self/fd links, and the pts and shm
-    mount points (mount a DevptsFs and a TmpFs on them)."""
+    mount points (mount a DevptsFs and a TmpFs on them). Their times are ``now_ns``, by default now: as
+    old as the system, as devtmpfs makes them at boot."""
+    if now_ns is None:
+        now_ns = time.time_ns()
     fs = TmpFs(mode=0o755, now_ns=now_ns)
     fs.fs_type = "devtmpfs"
     shmem_defaults(fs)

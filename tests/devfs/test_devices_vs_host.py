@@ -7,6 +7,7 @@ import fcntl
 import os
 import stat
 import termios as T
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -109,3 +110,13 @@ def test_devtmpfs_nodes_match_host_dev() -> None:
         assert fs.readlink(names[name]) == os.readlink(b"/dev/" + name) == target
     assert fs.getattr(names[b"shm"]).mode == os.lstat("/dev/shm").st_mode
     assert stat.S_ISDIR(fs.getattr(names[b"pts"]).mode)
+
+
+def test_devtmpfs_nodes_are_as_old_as_the_system() -> None:
+    """Not the epoch: devtmpfs makes its nodes at boot, so `ls -l /dev` shows the boot's date."""
+    before = time.time_ns()
+    fs = make_devtmpfs()
+    after = time.time_ns()
+    for e in fs.readdir(fs.root_ino, 0):
+        a = fs.getattr(e.ino)
+        assert before <= a.mtime_ns <= after and a.ctime_ns == a.mtime_ns == a.atime_ns, e.name
