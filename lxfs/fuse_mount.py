@@ -121,7 +121,7 @@ def serve_image(
     (then unmount cleanly). ``ready`` runs once the mount is attached. Raises MountError."""
     import signal
 
-    from lxfs.volfs.layout import ImageError
+    from lxfs.volfs.layout import ImageError, ImageNotWritable
     from lxfs.volfs.volfs import VolFs
 
     check_fuse_device()
@@ -131,6 +131,8 @@ def serve_image(
         raise MountError(f"{image}: in use, already mounted at {where}")
     try:
         fs = VolFs.open(image, readonly=options.readonly)
+    except ImageNotWritable as exc:
+        raise MountError(f"{exc}: mount it read-only (-o ro)") from None
     except ImageError as exc:
         raise MountError(str(exc)) from None
     except FsError as exc:

@@ -26,3 +26,8 @@ def name_hash(name: bytes) -> int:
 
 class ImageError(Exception):
     """An image cannot be created or opened; the message is for the user (no traceback needed)."""
+
+
+class ImageNotWritable(ImageError):
+    """An image that can be opened read-only but not for writing (a read-only file system, no write
+    permission on it or on its directory)."""

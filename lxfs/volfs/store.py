@@ -82,10 +82,13 @@ def sectors(nbytes: int) -> int:
     return (nbytes + BLOCK - 1) // BLOCK * (BLOCK // 512)
 
 
-def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE) -> sqlite3.Connection:
+def connect(path: str, readonly: bool, page_size: int = PAGE_SIZE, immutable: bool = False) -> sqlite3.Connection:
     """The one DBAPI connection of a VolFs on ``path``, in autocommit mode (VolFs issues BEGIN/COMMIT).
-    Raises sqlite3.Error for the caller to explain."""
+    ``immutable``: read-only, and nothing can change the file (it is on read-only storage): SQLite then
+    takes no locks and needs no -shm. Raises sqlite3.Error for the caller to explain."""
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rw"
+    if immutable:
+        uri += "&immutable=1"
     db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     try:
         cur = db.cursor()

@@ -46,6 +46,7 @@ from lxfs.volfs.layout import (
     ROOT_INO,
     SCHEMA_VERSION,
     ImageError,
+    ImageNotWritable,
     name_hash,
 )
 
@@ -141,6 +142,41 @@ def _db_error(exc: sqlite3.Error) -> FsError:
     if "full" in text:  # SQLITE_FULL: "database or disk is full"
         return FsError(errno.ENOSPC)
     return FsError(errno.EIO, f"lxfs image: {text}")
+
+
+def _on_read_only_storage(path: str, readonly: bool) -> bool:
+    """Whether ``path`` must be opened as immutable: read-only, where SQLite can neither find nor make the
+    -shm it needs for a WAL-mode database (a read-only file system or directory). Raises
+    ImageNotWritable if it is to be written and cannot be, ImageError if its -wal holds commits that only
+    a -shm could show."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not readonly:
+        # SQLite writes the image, and its -wal and -shm, which it makes in the directory if missing.
+        for target in (path, path + "-wal", path + "-shm"):
+            if os.path.exists(target) and not os.access(target, os.W_OK):
+                raise ImageNotWritable(f"{path}: cannot be opened for writing ({_why_not_writable(target)})")
+        if not (os.path.exists(path + "-wal") and os.path.exists(path + "-shm")) and not os.access(folder, os.W_OK):
+            raise ImageNotWritable(f"{path}: cannot be opened for writing ({_why_not_writable(folder)})")
+        return False
+    if os.path.exists(path + "-shm") or os.access(folder, os.W_OK):
+        return False
+    try:
+        wal = os.stat(path + "-wal").st_size
+    except OSError:
+        wal = 0
+    if wal:
+        raise ImageError(
+            f"{path}: its -wal holds changes not yet in the image, and the directory is read-only, so SQLite"
+            " cannot make the -shm it needs to read them: copy the image with its -wal somewhere writable"
+        )
+    return True
+
+
+def _why_not_writable(path: str) -> str:
+    try:
+        return "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
+    except OSError as exc:
+        return exc.strerror or "cannot be written"
 
 
 def _application_id(path: str, header: bytes) -> int:
@@ -326,10 +362,11 @@ class VolFs:
             raise ImageError(f"{path}: empty file, not an lxfs image")
         if not header.startswith(b"SQLite format 3\0"):
             raise ImageError(f"{path}: not an lxfs image (not an SQLite database)")
+        immutable = _on_read_only_storage(path, readonly)
         try:
             if _application_id(path, header) != APPLICATION_ID:
                 raise ImageError(f"{path}: an SQLite database, but not an lxfs image")
-            db = sql.connect(path, readonly=readonly)
+            db = sql.connect(path, readonly=readonly, immutable=immutable)
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
