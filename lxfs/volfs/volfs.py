@@ -228,9 +228,10 @@ class _CreateImageOrInode:
 
 
 class VolFs:
-    """A POSIX filesystem in one SQLite file (with SQLite's -wal/-shm and our -holds beside it while in
-    use). ``VolFs.create(path)`` makes an image, ``VolFs.open(path, readonly=False)`` opens one; both
-    raise ImageError with a message for the user."""
+    """A POSIX filesystem in one SQLite file (with SQLite's -wal/-shm beside it while in use, and our
+    -holds, which stays: removing it could race with a process opening the image and locking it).
+    ``VolFs.create(path)`` makes an image, ``VolFs.open(path, readonly=False)`` opens one; both raise
+    ImageError with a message for the user."""
 
     fs_type = "volfs"
     magic = VOLFS_MAGIC
