@@ -197,6 +197,7 @@ def _mount_in_background(image: str, mountpoint: str, opts: object, log: TextIO 
     from lxfs.fuse_mount import serve_image
 
     assert isinstance(opts, MountOptions)
+    image = os.path.abspath(image)  # the server leaves the caller's directory (below)
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -213,6 +214,7 @@ def _mount_in_background(image: str, mountpoint: str, opts: object, log: TextIO 
             for fd in (1, 2):
                 os.dup2(null if log is None else log.fileno(), fd)
             os.close(null)
+            os.chdir("/")  # as daemons do: the server must not keep the caller's file system busy
 
         try:
             serve_image(image, mountpoint, opts, ready)

@@ -239,7 +239,7 @@ class VolFs:
     create = _CreateImageOrInode()
 
     def __init__(self, path: str, db: sqlite3.Connection, readonly: bool, chunk_size: int) -> None:
-        self.path = path
+        self.path = os.path.abspath(path)  # its -wal, -shm and -holds are found by name later, whatever the cwd
         self._engine: Engine | None = None
         self.readonly = readonly
         self._db = db

@@ -232,3 +232,31 @@ def test_log_that_cannot_be_opened(mounted: Mounted) -> None:
     assert res.returncode == 2
     assert "--log /nonexistent/server.log: cannot open it (No such file or directory)" in _error(res)
     assert mounted_source(mounted.path) is None
+
+
+def test_server_leaves_the_callers_directory(mounted: Mounted) -> None:
+    """Mounted with a relative image path, the server runs in / (so it keeps no file system busy) and still
+    finds the image's files: fsync syncs the -wal, the background checkpointer copies a 40 MiB write out."""
+    from lxfs.volfs.layout import PAGE_SIZE
+    from lxfs.volfs.store import CHECKPOINT_AFTER, WalIndex
+
+    mounted.umount()
+    here = os.path.dirname(mounted.image)
+    res = subprocess.run(
+        ["lxfs", "mount", os.path.basename(mounted.image), "mnt"], cwd=here, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    pid = _server_pid(mounted.path)
+    assert os.readlink(f"/proc/{pid}/cwd") == "/"
+    with open(os.path.join(mounted.path, "big"), "wb") as f:
+        f.write(b"x" * (40 << 20))
+        os.fsync(f.fileno())  # VolFs opens the -wal by name to sync it
+    index = WalIndex(mounted.image)
+    frame = PAGE_SIZE + 24  # a WAL frame: its header and one page of a new image
+    try:
+        deadline = time.monotonic() + 10
+        while index.pending_frames() * frame >= CHECKPOINT_AFTER and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert index.pending_frames() * frame < CHECKPOINT_AFTER  # 40 MiB was written into the WAL
+    finally:
+        index.close()
