@@ -146,9 +146,10 @@ def _db_error(exc: sqlite3.Error) -> FsError:
 
 def _on_read_only_storage(path: str, readonly: bool) -> bool:
     """Whether ``path`` must be opened as immutable: read-only, where SQLite can neither find nor make the
-    -shm it needs for a WAL-mode database (a read-only file system or directory). Raises
-    ImageNotWritable if it is to be written and cannot be, ImageError if its -wal holds commits that only
-    a -shm could show."""
+    -shm it needs for a WAL-mode database (a read-only file system, or a directory this user cannot write).
+    No -shm also means no process has the image open for writing now (a writer keeps one); one that
+    starts later, as another user, is not seen. Raises ImageNotWritable if it is to be written and cannot
+    be, ImageError if its -wal holds commits that only a -shm could show."""
     folder = os.path.dirname(os.path.abspath(path))
     if not readonly:
         # SQLite writes the image, and its -wal and -shm, which it makes in the directory if missing.
