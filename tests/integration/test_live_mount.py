@@ -62,8 +62,10 @@ def test_running_guest_is_visible_through_the_mount(lxfs_home: Path, tmp_path: P
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_for(lambda: (mnt / "tmp" / "guest-wrote").exists(), "the guest's file on the host")
-        assert (mnt / "tmp" / "guest-wrote").read_bytes() == b"from-guest\n"
+        # made (O_CREAT|O_TRUNC) before it is written, as on any file system: wait for the whole line, which
+        # also shows once the attributes the host saw at creation (size 0) have timed out
+        wrote = mnt / "tmp" / "guest-wrote"
+        _wait_for(lambda: wrote.exists() and wrote.read_bytes() == b"from-guest\n", "the guest's file on the host")
         assert _mounted(mnt)
         # pid 1 is the shell, sleeping in wait4 for its `sleep 2` child
         _wait_for(lambda: len([n for n in os.listdir(mnt / "proc") if n.isdigit()]) >= 2, "the sleep child")
