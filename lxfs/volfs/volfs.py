@@ -11,6 +11,7 @@ Not thread-safe: callers serialise (the kernel lock; one FUSE worker thread).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import os
@@ -108,6 +109,9 @@ class _Transaction:
             except sqlite3.Error as exc:
                 fs._rollback()
                 raise _db_error(exc) from exc
+            except BaseException:
+                fs._rollback()  # never leave the transaction (and the image's write lock) open
+                raise
             fs._after_commit(wal, before)
             return
         fs._rollback()
@@ -142,6 +146,28 @@ def _db_error(exc: sqlite3.Error) -> FsError:
     if "full" in text:  # SQLITE_FULL: "database or disk is full"
         return FsError(errno.ENOSPC)
     return FsError(errno.EIO, f"lxfs image: {text}")
+
+
+# The times an image can hold: integer ns in SQLite's signed 64 bits, i.e. whole seconds from
+# 1677-09-21 to 2262-04-11 (Linux's s_time_min/s_time_max for a file system; timestamp_truncate()).
+_TIME_MAX_S = (2**63 - 1) // 10**9
+_TIME_MIN_S = -_TIME_MAX_S
+_TIME_MAX_NS = _TIME_MAX_S * 10**9
+_TIME_MIN_NS = _TIME_MIN_S * 10**9
+
+
+def _time_truncated(changes: SetAttr) -> SetAttr:
+    """``changes`` with its times clamped to the range the image holds, as Linux's timestamp_truncate()
+    does: the seconds to [s_time_min, s_time_max], and no nanoseconds at either bound."""
+
+    def clamp(t: int | None) -> int | None:
+        if t is None:
+            return None
+        return _TIME_MAX_NS if t >= _TIME_MAX_NS else _TIME_MIN_NS if t <= _TIME_MIN_NS else t
+
+    return dataclasses.replace(
+        changes, atime_ns=clamp(changes.atime_ns), mtime_ns=clamp(changes.mtime_ns), ctime_ns=clamp(changes.ctime_ns)
+    )
 
 
 def _on_read_only_storage(path: str, readonly: bool) -> bool:
@@ -579,6 +605,10 @@ class VolFs:
         return Attr(ino, mode, nlink, uid, gid, rdev, size, atime, mtime, ctime, blocks)
 
     def setattr(self, ino: int, changes: SetAttr) -> None:
+        for t in (changes.atime_ns, changes.mtime_ns, changes.ctime_ns):
+            if t is not None and not _TIME_MIN_NS < t < _TIME_MAX_NS:
+                changes = _time_truncated(changes)
+                break
         if changes.mode is None and changes.uid is None and changes.gid is None and changes.size is None:
             self._set_times(ino, changes.atime_ns, changes.mtime_ns, changes.ctime_ns)
             return

@@ -260,3 +260,18 @@ def test_server_leaves_the_callers_directory(mounted: Mounted) -> None:
         assert index.pending_frames() * frame < CHECKPOINT_AFTER  # 40 MiB was written into the WAL
     finally:
         index.close()
+
+
+def test_times_beyond_the_image_range_are_clamped_and_the_mount_goes_on(mounted: Mounted) -> None:
+    """touch -d 2400-01-01 through the mount: the image holds times up to 2262-04-11 (signed 64-bit ns),
+    so it keeps that bound, as Linux's timestamp_truncate() does for a file system's s_time_max. It used to
+    fail with EIO and leave the server's transaction open, so that every later write failed too."""
+    f = os.path.join(mounted.path, "future")
+    subprocess.run(["touch", "-d", "2400-01-01", f], check=True)
+    subprocess.run(["touch", "-d", "1500-01-01", os.path.join(mounted.path, "past")], check=True)
+    assert os.stat(f).st_mtime_ns == ((2**63 - 1) // 10**9) * 10**9
+    assert os.stat(os.path.join(mounted.path, "past")).st_mtime_ns == -((2**63 - 1) // 10**9) * 10**9
+    with open(os.path.join(mounted.path, "after"), "w") as out:
+        out.write("still writable")
+    with open(os.path.join(mounted.path, "after")) as back:
+        assert back.read() == "still writable"

@@ -734,3 +734,52 @@ def test_new_directory_answers_missing_names_from_the_cache_until_someone_else_w
         a.rmdir(1, b"d")
         assert d not in a._complete
         assert b.lookup(1, b"d") is None
+
+
+# -- times beyond the image's range ----------------------------------------------------------------------
+
+MAX_S = (2**63 - 1) // 10**9  # 2262-04-11T23:47:16Z: the last whole second of signed 64-bit ns
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (-1, -1),  # before the epoch, to the ns
+        (-1_000_000_001, -1_000_000_001),
+        ((MAX_S - 1) * 10**9 + 999_999_999, (MAX_S - 1) * 10**9 + 999_999_999),
+        (MAX_S * 10**9 + 1, MAX_S * 10**9),  # timestamp_truncate: the bound, without its nanoseconds
+        (13_569_465_600 * 10**9, MAX_S * 10**9),  # 2400-01-01
+        (-MAX_S * 10**9 - 1, -MAX_S * 10**9),
+        (-15_000_000_000 * 10**9, -MAX_S * 10**9),
+    ],
+)
+def test_times_are_clamped_to_the_range_an_image_holds(fs: VolFs, given: int, stored: int) -> None:
+    ino = new_file(fs, b"f")
+    fs.setattr(ino, SetAttr(atime_ns=given, mtime_ns=given))  # times only: the fast path
+    fs.setattr(ino, SetAttr(mode=0o600, ctime_ns=given))  # with another change: the full row
+    a = fs.getattr(ino)
+    assert (a.atime_ns, a.mtime_ns, a.ctime_ns) == (stored, stored, stored)
+    row = sqlite3.connect(fs.path).execute("SELECT atime, mtime, ctime FROM inode WHERE ino = ?", (ino,)).fetchone()
+    assert row == (stored, stored, stored)
+
+
+def test_a_failed_commit_leaves_no_transaction_open(fs: VolFs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever fails while a call commits, the transaction is rolled back: nothing of it is stored, the
+    next call works, and the image's write lock is free for other processes."""
+    ino = new_file(fs, b"f")
+    before = fs.getattr(ino).mtime_ns
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fs, "_flush_times", broken)
+    with pytest.raises(RuntimeError):
+        fs.setattr(ino, SetAttr(mtime_ns=before + 5))
+    monkeypatch.undo()
+    other = sqlite3.connect(fs.path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # the write lock is free
+    other.execute("ROLLBACK")
+    other.close()
+    assert fs.getattr(ino).mtime_ns == before
+    fs.setattr(ino, SetAttr(mtime_ns=before + 7))
+    assert fs.getattr(ino).mtime_ns == before + 7
