@@ -99,8 +99,10 @@ _DIRENT_BATCH = 1 << 16  # bytes of linux_dirent64 records fetched from the VFS 
 # fh, open_flags, padding. fuse_attr = ino, size, blocks, atime, mtime, ctime (s64 seconds), their nsecs,
 # mode, nlink, uid, gid, rdev, blksize, flags.
 _FUSE_ATTR = "QQQqqqIIIIIIIIII"
-_ATTR_OUT = struct.Struct("=QII" + _FUSE_ATTR)
 _ENTRY_OUT = struct.Struct("=QQQQII" + _FUSE_ATTR)
+_ATTR_HEAD = struct.Struct("=QII")  # fuse_attr_out before its fuse_attr: attr_valid, attr_valid_nsec, dummy
+_ENTRY_HEAD = struct.Struct("=QQQQII")  # fuse_entry_out before its fuse_attr: nodeid ... attr_valid_nsec
+_ATTR = struct.Struct("=" + _FUSE_ATTR)
 _OPEN_OUT = struct.Struct("=QII")
 # The requests read straight from /dev/fuse (FuseAdapter.direct): fuse_in_header = len, opcode, unique,
 # nodeid, uid, gid, pid, total_extlen, padding; fuse_out_header = len, error, unique.
@@ -254,7 +256,7 @@ class FuseAdapter:
         self._keep: list[Any] = []  # the ctypes callbacks must outlive the session
         self._entry = EntryParam()
         self._stat = c_stat()
-        self._attr_size = _ATTR_OUT.size  # the kernel's, set at INIT
+        self._attr_size = _ATTR_HEAD.size + _ATTR.size  # the kernel's, set at INIT
         self._entry_size = _ENTRY_OUT.size
         self._attr_valid = _timeout(self.options.attr_timeout)
         self._entry_valid = _timeout(self.options.entry_timeout)
@@ -519,36 +521,29 @@ class FuseAdapter:
             return ino
         return ((os.minor(mount.dev) & 0xFFFF) << _INO_BITS) | (ino & _INO_MASK)
 
-    def _attr_out(self, a: Attr, mount: Mount) -> bytes:
-        """struct fuse_attr_out for ``a``, an inode on ``mount`` (what fuse_reply_attr sends)."""
+    def _fuse_attr(self, a: Attr, mount: Mount) -> bytes:
+        """struct fuse_attr for ``a``, an inode on ``mount``: the part fuse_attr_out and fuse_entry_out share."""
         asec, ansec = divmod(a.atime_ns, 1_000_000_000)
         msec, mnsec = divmod(a.mtime_ns, 1_000_000_000)
         csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
-        valid, valid_ns = self._attr_valid
         uid, gid = (a.uid, a.gid) if self._ids is None else self._ids.host_ids(a.uid, a.gid)
-        out = _ATTR_OUT.pack(
-            valid, valid_ns, 0,
-            a.ino if mount.fs is self._root_fs else self._ino(mount, a.ino),
-            a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
+        return _ATTR.pack(
+            self._ino(mount, a.ino), a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
             a.mode, a.nlink, uid, gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
         )  # fmt: skip
+
+    def _attr_out(self, a: Attr, mount: Mount) -> bytes:
+        """struct fuse_attr_out for ``a``, an inode on ``mount`` (what fuse_reply_attr sends)."""
+        valid, valid_ns = self._attr_valid
+        out = _ATTR_HEAD.pack(valid, valid_ns, 0) + self._fuse_attr(a, mount)
         return out if self._attr_size == len(out) else out[: self._attr_size]
 
     def _entry_out(self, nodeid: int, a: Attr, mount: Mount) -> bytes:
         """struct fuse_entry_out for node ``nodeid``, an inode on ``mount`` with attributes ``a`` (what
         fuse_reply_entry sends)."""
-        asec, ansec = divmod(a.atime_ns, 1_000_000_000)
-        msec, mnsec = divmod(a.mtime_ns, 1_000_000_000)
-        csec, cnsec = divmod(a.ctime_ns, 1_000_000_000)
         entry, entry_ns = self._entry_valid
         valid, valid_ns = self._attr_valid
-        uid, gid = (a.uid, a.gid) if self._ids is None else self._ids.host_ids(a.uid, a.gid)
-        out = _ENTRY_OUT.pack(
-            nodeid, 0, entry, valid, entry_ns, valid_ns,
-            a.ino if mount.fs is self._root_fs else self._ino(mount, a.ino),
-            a.size, a.blocks, asec, msec, csec, ansec, mnsec, cnsec,
-            a.mode, a.nlink, uid, gid, a.rdev & 0xFFFFFFFF, a.blksize, 0,
-        )  # fmt: skip
+        out = _ENTRY_HEAD.pack(nodeid, 0, entry, valid, entry_ns, valid_ns) + self._fuse_attr(a, mount)
         return out if self._entry_size == len(out) else out[: self._entry_size]
 
     def _lookup(self, parent: _Node, name: bytes) -> bytes:
