@@ -1035,8 +1035,9 @@ class FuseAdapter:
     # -- extended attributes: the VFS's inode-level calls (the same ones f*xattr(2) use) -----------------
 
     def op_setxattr(self, req: int, nodeid: int, name: bytes, value: int, size: int, flags: int) -> None:
-        self._xattr_writable(self._node(nodeid).loc)
-        inode.do_setxattr(self.ctx.creds, self._node(nodeid).loc, name, ctypes.string_at(value, size), flags)
+        loc = self._node(nodeid).loc
+        self._xattr_writable(loc)
+        inode.do_setxattr(self.ctx.creds, loc, name, ctypes.string_at(value, size), flags)
         reply_err(req, 0)
 
     def _xattr_writable(self, loc: Location) -> None:
@@ -1062,8 +1063,9 @@ class FuseAdapter:
             reply_xattr(req, len(data))
 
     def op_removexattr(self, req: int, nodeid: int, name: bytes) -> None:
-        self._xattr_writable(self._node(nodeid).loc)
-        inode.do_removexattr(self.ctx.creds, self._node(nodeid).loc, name)
+        loc = self._node(nodeid).loc
+        self._xattr_writable(loc)
+        inode.do_removexattr(self.ctx.creds, loc, name)
         reply_err(req, 0)
 
 

@@ -219,14 +219,10 @@ def _mount_in_background(image: str, mountpoint: str, opts: object, log: TextIO 
         try:
             serve_image(image, mountpoint, opts, ready)
         except BaseException as exc:  # the parent prints it (before ready), the log has it (after)
-            if isinstance(exc, MountError):
-                text = f"lxfs mount: {exc}"
-                if log is not None:
-                    logging.getLogger("lxfs").error("%s", text)
-            else:
-                text = f"lxfs mount: server failed: {type(exc).__name__}: {exc}"
-                if log is not None or not to_parent:
-                    logging.getLogger("lxfs").exception("server failed")
+            failed = isinstance(exc, MountError)
+            text = f"lxfs mount: {exc}" if failed else f"lxfs mount: server failed: {type(exc).__name__}: {exc}"
+            if log is not None:  # without one, stderr is the caller's terminal (said below) or /dev/null
+                logging.getLogger("lxfs").error("%s", text, exc_info=not failed)
             if to_parent:
                 with contextlib.suppress(OSError):
                     os.write(wfd, text.encode())
