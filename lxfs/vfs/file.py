@@ -38,6 +38,10 @@ FALLOC_FL_ZERO_RANGE = 0x10
 FALLOC_FL_INSERT_RANGE = 0x20
 FALLOC_FL_UNSHARE_RANGE = 0x40
 FALLOC_FL_WRITE_ZEROES = 0x80
+_FALLOC_MODES = (
+    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE
+    | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES
+)  # fmt: skip
 _ZERO_PIECE = 1 << 20  # fallocate writes its zeros this much at a time
 # include/uapi/asm-generic/ioctls.h
 FIONREAD = 0x541B
@@ -302,11 +306,9 @@ class OpenFile:
         self._check_io()
         if offset < 0 or length <= 0:
             raise FsError(errno.EINVAL)
-        known = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE
-        known |= FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES
-        if mode & ~(known | FALLOC_FL_KEEP_SIZE):
+        if mode & ~(_FALLOC_MODES | FALLOC_FL_KEEP_SIZE):
             raise FsError(errno.EOPNOTSUPP)
-        op = mode & known
+        op = mode & _FALLOC_MODES
         if op in (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_WRITE_ZEROES):
             if mode & FALLOC_FL_KEEP_SIZE:
                 raise FsError(errno.EOPNOTSUPP)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lxfs.fuse import mounted_source
 from tests.fuse.conftest import fuse_usable
 from tests.integration.conftest import run_lxfs
 
@@ -39,8 +40,7 @@ def _wait_for(cond: Callable[[], bool], what: str, timeout: float = 60) -> None:
 
 
 def _mounted(path: Path) -> bool:
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == str(path) for line in f)
+    return mounted_source(str(path)) is not None
 
 
 def _kill(proc: subprocess.Popen[bytes], mnt: Path) -> None:

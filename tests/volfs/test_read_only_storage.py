@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lxfs.fuse import mounted_source
 from lxfs.vfs.namespace import Namespace
 from lxfs.volfs.layout import ImageError, ImageNotWritable
 from lxfs.volfs.volfs import VolFs
@@ -32,10 +33,8 @@ def storage(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     src, ro = tmp_path / "src", tmp_path / "ro"
     src.mkdir()
     yield src, ro
-    # a bind mount of the same file system: os.path.ismount cannot tell, mountinfo can
-    with open("/proc/self/mountinfo") as f:
-        if any(line.split()[4] == str(ro) for line in f):
-            subprocess.run(["umount", str(ro)], check=True)
+    if mounted_source(str(ro)) is not None:  # a bind mount of the same file system: os.path.ismount cannot tell
+        subprocess.run(["umount", str(ro)], check=True)
 
 
 def _write(fs: VolFs, path: bytes, data: bytes) -> None:
