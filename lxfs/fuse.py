@@ -114,10 +114,6 @@ _U64 = struct.Struct("=Q")  # fuse_forget_in.nlookup, fuse_release_in.fh
 _FORGET_ONE = struct.Struct("=QQ")  # nodeid, nlookup (after fuse_batch_forget_in: count, dummy)
 FUSE_LOOKUP, FUSE_FORGET, FUSE_GETATTR, FUSE_UNLINK, FUSE_RELEASE = 1, 2, 3, 10, 18
 FUSE_CREATE, FUSE_INTERRUPT, FUSE_BATCH_FORGET = 35, 36, 42
-_DIRECT_NAMES = {
-    FUSE_LOOKUP: "lookup", FUSE_FORGET: "forget", FUSE_GETATTR: "getattr", FUSE_UNLINK: "unlink",
-    FUSE_RELEASE: "release", FUSE_CREATE: "create", FUSE_INTERRUPT: "interrupt", FUSE_BATCH_FORGET: "forget_multi",
-}  # fmt: skip
 FUSE_GETATTR_FH = 1
 _INO_BITS = 48  # inodes of filesystems other than the image's: minor of their guest st_dev << 48 | ino (_ino)
 _INO_MASK = (1 << _INO_BITS) - 1
@@ -417,7 +413,7 @@ class FuseAdapter:
                 with self.lock:
                     out = handler(buf, size, nodeid, uid, gid, pid)
         except Exception as exc:
-            return _OUT_HEADER.pack(16, -_failure(_DIRECT_NAMES.get(opcode, str(opcode)), exc), unique)
+            return _OUT_HEADER.pack(16, -_failure(handler.__name__.removeprefix("_direct_"), exc), unique)
         if out is None:
             return b""
         return _OUT_HEADER.pack(16 + len(out), 0, unique) + out
